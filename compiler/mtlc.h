@@ -1,0 +1,393 @@
+/* mtlc.h: the one internal header of the compiler. One banner section per .c file. */
+#ifndef MTLC_H
+#define MTLC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define MAX_RANK 8              /* per-sample rank limit of every tensor */
+#define MAX_ELEMS 2147483647LL  /* element limit of one tensor (per sample) */
+#define MAX_ERRORS 20           /* a run stops reporting after this many errors */
+
+typedef struct Loc {
+  int first_line;   /* 1-based */
+  int first_column; /* 1-based, in bytes */
+  int last_line;
+  int last_column;  /* one past the last byte of the range */
+} Loc;
+
+/* ---------------------------------------------------------------- arena.c */
+
+typedef struct Arena Arena;
+Arena *arena_new(void);
+void arena_free(Arena *a);
+void *arena_alloc(Arena *a, size_t size); /* zeroed; aborts only on out-of-memory */
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_printf(Arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A growable array in the arena: vec_push(a, &items, &n, &cap, sizeof *items). */
+void vec_grow(Arena *a, void **items, int n, int *cap, size_t elem);
+#define VEC_PUSH(arena, items, n, cap, value)                                  \
+  do {                                                                         \
+    if ((n) == (cap))                                                          \
+      vec_grow((arena), (void **)&(items), (n), &(cap), sizeof *(items));      \
+    (items)[(n)++] = (value);                                                  \
+  } while (0)
+
+/* ----------------------------------------------------------------- diag.c */
+
+typedef enum { DIAG_ERROR, DIAG_WARNING, DIAG_NOTE } DiagLevel;
+
+typedef struct Diag {
+  const char *filename;   /* as given on the command line ("<stdin>" for -) */
+  const char *src;        /* the whole source, NUL-terminated */
+  size_t src_len;
+  FILE *out;              /* NULL: count only (the fuzzer) */
+  bool color;
+  bool werror;            /* warnings count as errors */
+  int errors;             /* errors reported so far */
+  int warnings;
+  bool suppressed;        /* the error cap was hit: nothing more is printed */
+} Diag;
+
+void diag_at(Diag *d, DiagLevel level, Loc loc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define error_at(d, loc, ...) diag_at((d), DIAG_ERROR, (loc), __VA_ARGS__)
+#define warn_at(d, loc, ...) diag_at((d), DIAG_WARNING, (loc), __VA_ARGS__)
+#define note_at(d, loc, ...) diag_at((d), DIAG_NOTE, (loc), __VA_ARGS__)
+bool diag_full(const Diag *d); /* the error cap is reached */
+/* The closest of `n` candidates to `name` by edit distance, or NULL. */
+const char *closest_name(const char *name, const char *const *candidates, int n);
+
+/* ------------------------------------------------------------------ ast.c */
+
+typedef enum {
+  VAL_INT,   /* 42, -3 */
+  VAL_REAL,  /* 0.5, 1e-3 */
+  VAL_IDENT, /* same, true, trunk */
+  VAL_LIST,  /* [3, 5] */
+} ValueKind;
+
+typedef struct Value Value;
+struct Value {
+  ValueKind kind;
+  Loc loc;
+  long long i;      /* VAL_INT */
+  double num;       /* VAL_INT and VAL_REAL */
+  const char *name; /* VAL_IDENT */
+  Value *items;     /* VAL_LIST: linked through next */
+  Value *next;      /* next item of a list */
+};
+
+typedef struct Arg Arg;
+struct Arg {
+  const char *name; /* NULL for a positional argument */
+  Loc name_loc;
+  Value *value;
+  Loc loc;          /* the whole argument */
+  Arg *next;
+};
+
+/* `name`, `name(args)`: a layer, a merge, a loss, a strategy, an optimizer. */
+typedef struct Call {
+  const char *name;
+  Loc loc;          /* of the name */
+  Arg *args;
+  int nargs;
+  Loc args_loc;     /* from the name to the closing parenthesis */
+  bool bare;        /* written without parentheses: `relu`, or a node name */
+} Call;
+
+typedef struct Layer Layer;
+struct Layer {
+  Call call;
+  Layer *next;
+};
+
+typedef struct Chain {
+  Call *src_call;   /* a node name (bare) or a merge: concat(a, b) */
+  Layer *layers;
+} Chain;
+
+typedef enum { TYPE_F32, TYPE_INDEX, TYPE_CLASS, TYPE_BINARY } TypeKind;
+
+typedef struct Shape {
+  int rank;
+  int dim[MAX_RANK];
+} Shape;
+
+typedef struct Type {
+  TypeKind kind;
+  Loc loc;           /* of the keyword */
+  Value *n;          /* classes of class(N), vocabulary of index(N) */
+  Value *dims;       /* the shape's integers; NULL when there is none */
+  Loc shape_loc;
+  Value *ignore;     /* class(N)(ignore = K) */
+} Type;
+
+typedef enum {
+  DECL_INPUT,     /* input x : f32[64]; */
+  DECL_SHARED,    /* shared trunk = x -> dense(8); */
+  DECL_TASK,      /* task t { ... } */
+  DECL_TARGET,    /* target y : class(10);   (in a task) */
+  DECL_NODE,      /* out = trunk -> dense(10);   (in a task) */
+  DECL_LOSS,      /* loss = cross_entropy(out, y);   (in a task) */
+  DECL_METRICS,   /* metrics = accuracy, miou;   (in a task) */
+  DECL_OBJECTIVE, /* objective = 1.0 * a + b;  or  objective = pcgrad(a, b); */
+  DECL_OPTIMIZER,
+  DECL_SCHEDULE,
+  DECL_BATCH,
+  DECL_SEED,
+  DECL_CLIP_NORM,
+} DeclKind;
+
+typedef struct Term Term; /* one `weight * task` of a weighted-sum objective */
+struct Term {
+  bool has_weight;
+  double weight;
+  Loc weight_loc;
+  const char *task;
+  Loc loc;
+  Term *next;
+};
+
+typedef struct Metric Metric;
+struct Metric {
+  const char *name;
+  Loc loc;
+  Metric *next;
+};
+
+typedef struct Decl Decl;
+struct Decl {
+  DeclKind kind;
+  Loc loc;            /* of the keyword */
+  const char *name;   /* input, shared, task, target, node */
+  Loc name_loc;
+  Type type;          /* input, target */
+  Chain chain;        /* shared, node */
+  Call *call;         /* loss, optimizer, schedule, strategy objective */
+  Term *terms;        /* weighted-sum objective */
+  Metric *metrics;
+  Decl *body;         /* the declarations of a task */
+  Value *number;      /* batch, seed, clip_norm */
+  Decl *next;
+};
+
+typedef struct Model {
+  const char *name;
+  Loc loc;
+  Decl *decls;
+} Model;
+
+Value *new_value(Arena *a, ValueKind kind, Loc loc);
+Decl *new_decl(Arena *a, DeclKind kind, Loc loc);
+const char *value_str(Arena *a, const Value *v); /* as written in the source */
+
+/* Parses `d->src`; returns NULL when nothing usable was read. Errors go to `d`. */
+Model *parse_model(Arena *a, Diag *d);
+
+/* --------------------------------------------------- grammar/mtl.l, grammar/mtl.y */
+
+/* What the scanner and the parser share: the flex extra data and Bison's parse-param. */
+typedef struct ParseCtx {
+  Arena *arena;
+  Diag *diag;
+  Model *model;         /* the result */
+  int line, col;        /* where the scanner stands */
+  Loc comment;          /* start of the open block comment */
+  Loc cur_loc, prev_loc; /* the last two tokens, for syntax errors */
+  char cur_text[40], prev_text[40];
+} ParseCtx;
+
+/* The flex scanner's name: `yylex` is the parser's wrapper around it (mtl.y). */
+#define YY_DECL int mtl_scan(YYSTYPE *yylval_param, YYLTYPE *yylloc_param, yyscan_t yyscanner)
+
+/* ------------------------------------------------------------------ ops.c */
+
+/* How an argument of a call is written and checked. */
+typedef enum {
+  ARG_INT,    /* 42 */
+  ARG_REAL,   /* 0.5 or 42 */
+  ARG_BOOL,   /* true | false */
+  ARG_PAIR,   /* 3 or [3, 5] */
+  ARG_PAD,    /* 1, [1, 2] or same */
+  ARG_CHOICE, /* one identifier of `choices` */
+  ARG_INTS,   /* every positional integer: reshape(4, -1) */
+  ARG_NODE,   /* the name of a node */
+  ARG_TARGET, /* the name of a target of the task */
+  ARG_NAMES,  /* every positional argument, each a name: merge inputs, strategy tasks */
+} ArgType;
+
+typedef enum {
+  R_ANY,     /* no range */
+  R_POS,     /* > 0 */
+  R_NONNEG,  /* >= 0 */
+  R_ONE_UP,  /* >= 1 */
+  R_TWO_UP,  /* >= 2 */
+  R_PROB,    /* [0, 1) */
+  R_UNIT,    /* [0, 1] */
+} Range;
+
+typedef struct ArgSpec {
+  const char *name;
+  ArgType type;
+  bool required;
+  double def;                 /* default (ARG_CHOICE: index, ARG_PAD: -1 = same) */
+  Range range;
+  const char *const *choices; /* ARG_CHOICE */
+} ArgSpec;
+
+#define MAX_ARGS 12
+
+/* An argument after binding: the given value or the default. */
+typedef struct Bound {
+  bool given;
+  Loc loc;            /* of the value, or of the call when defaulted */
+  const Value *value; /* NULL when defaulted */
+  double num;         /* ARG_INT, ARG_REAL, ARG_BOOL (0/1), ARG_CHOICE (index) */
+  int pair[2];        /* ARG_PAIR, ARG_PAD */
+  bool same;          /* ARG_PAD: `same` */
+  int nints;          /* ARG_INTS */
+  long long ints[MAX_RANK];
+} Bound;
+
+typedef enum {
+  KIND_LAYER,
+  KIND_MERGE,
+  KIND_LOSS,
+  KIND_STRATEGY,
+  KIND_OPTIMIZER,
+  KIND_SCHEDULE,
+  KIND_METRIC,
+} CallKind;
+
+typedef struct Node Node;
+typedef struct Sema Sema;
+typedef bool ShapeRule(Sema *s, Node *n); /* fills shape, params and FLOPs */
+
+typedef struct OpInfo {
+  const char *name;
+  CallKind kind;
+  bool tier3;           /* parsed, then rejected as not supported yet */
+  ShapeRule *rule;      /* layers and merges */
+  const ArgSpec *args;  /* terminated by a NULL name */
+} OpInfo;
+
+typedef enum {
+#define OP(id, ...) OP_##id,
+#include "ops.def"
+#undef OP
+  OP_COUNT
+} OpId;
+
+extern const OpInfo op_table[OP_COUNT];
+/* The op called `name` of one of the kinds in `kinds` (a bit set of 1 << CallKind). */
+const OpInfo *find_op(const char *name, unsigned kinds);
+int op_names(unsigned kinds, const char **out); /* names of those kinds; returns count */
+const char *call_kind_name(CallKind k);
+
+/* ----------------------------------------------------------------- sema.c */
+
+#define MAX_PARAMS 4
+
+typedef struct Param {
+  const char *name;   /* weight, bias, running_mean, ... (the §5 suffix) */
+  Shape shape;
+  bool trainable;     /* false for batchnorm's running statistics */
+  bool is_i64;        /* num_batches_tracked */
+} Param;
+
+typedef enum { NODE_INPUT, NODE_OP } NodeKind;
+
+struct Node {
+  NodeKind kind;
+  const OpInfo *op;     /* NODE_OP */
+  OpId op_id;
+  const char *name;     /* "image", "trunk.0", "cls.out.1", "seg.up.concat" */
+  const char *key;      /* prefix of the §5 parameter keys: "trunk.0" */
+  Loc loc;              /* the call in the source */
+  Node **inputs;
+  int ninputs;
+  Bound args[MAX_ARGS]; /* bound arguments, in the order of op->args */
+  Shape shape;          /* per-sample output shape */
+  Param params[MAX_PARAMS];
+  int nparams;
+  int64_t flops;        /* per sample, forward */
+  int task;             /* owning task index, or -1 for inputs and shared blocks */
+  const char *block;    /* shared block or task-local chain this node belongs to */
+};
+
+typedef enum { OBJ_SUM, OBJ_STRATEGY } ObjectiveKind;
+
+typedef struct Target {
+  const char *name;
+  Loc loc;
+  TypeKind kind;         /* TYPE_CLASS, TYPE_F32 or TYPE_BINARY */
+  int classes;           /* class(N) */
+  Shape shape;           /* per-sample; for class targets the per-element axes (rank 0: one id) */
+  bool has_ignore;
+  long long ignore;      /* class(N)(ignore = K) */
+  int task;              /* the task that declares it */
+  bool used;
+} Target;
+
+typedef struct Task {
+  const char *name;
+  Loc loc;
+  Node *output;          /* first argument of the loss */
+  Target *target;        /* second argument of the loss */
+  OpId loss;
+  Bound loss_args[MAX_ARGS];
+  const char *metrics[8];
+  int nmetrics;
+  double weight;         /* OBJ_SUM */
+} Task;
+
+typedef struct Checked {
+  const char *name;
+  Node **nodes;          /* topological (source) order, inputs first */
+  int nnodes;
+  Task *tasks;
+  int ntasks;
+  Target *targets;
+  int ntargets;
+  ObjectiveKind objective;
+  OpId strategy;
+  Bound strategy_args[MAX_ARGS];
+  OpId optimizer;
+  Bound optimizer_args[MAX_ARGS];
+  OpId schedule;
+  Bound schedule_args[MAX_ARGS];
+  long long batch;
+  long long seed;
+  double clip_norm;      /* 0: off */
+} Checked;
+
+struct Sema {
+  Arena *arena;
+  Diag *diag;
+};
+
+/* Checks the model and infers shapes. Returns NULL if errors were reported. */
+Checked *check_model(Arena *a, Diag *d, Model *m);
+/* For shape rules: report an error at the node's call. */
+void node_error(Sema *s, Node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool set_elems(Sema *s, Node *n, Shape sh); /* sets n->shape; false if too large */
+bool add_param(Sema *s, Node *n, const char *name, Shape sh, bool trainable);
+/* The bound argument `name` of the node's op. */
+const Bound *node_arg(const Node *n, const char *name);
+const char *shape_str(Arena *a, Shape sh); /* "[3, 32, 32]" */
+int64_t shape_elems(Shape sh);
+Shape shape_of(int rank, ...);
+
+/* -------------------------------------------------------------- explain.c */
+
+void emit_shapes(FILE *out, const Checked *c);
+void emit_dot(FILE *out, const Checked *c);
+
+#endif

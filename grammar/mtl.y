@@ -1,0 +1,397 @@
+/* mtl.y: the grammar of spec §3. A pure parser with locations; the actions only build AST
+ * nodes (ast.c); every check beyond the syntax is sema.c's. `error` rules resynchronise at
+ * ';' and '}' so that one run reports several independent mistakes. */
+%code requires {
+#include "mtlc.h"
+typedef void *yyscan_t;
+}
+
+%code {
+#include "mtl.lex.h"
+
+#include <string.h>
+
+#define APPEND(list, item)                                                     \
+  do {                                                                         \
+    if ((list).tail)                                                           \
+      (list).tail->next = (item);                                              \
+    else                                                                       \
+      (list).head = (item);                                                    \
+    (list).tail = (item);                                                      \
+  } while (0)
+
+YY_DECL;
+static int yylex(YYSTYPE *lval, YYLTYPE *lloc, yyscan_t scanner, ParseCtx *ctx);
+static void yyerror(YYLTYPE *loc, yyscan_t scanner, ParseCtx *ctx, const char *msg);
+static Call *new_call(ParseCtx *ctx, const char *name, Loc loc, Arg *args, Loc all);
+}
+
+%define api.pure full
+%define api.location.type {Loc}
+%define parse.error custom
+%locations
+%param {yyscan_t scanner} {ParseCtx *ctx}
+%expect 0
+
+%union {
+  const char *str;
+  Value *value;
+  Call *call;
+  Decl *decl;
+  Type type;
+  Chain chain;
+  Term *term;
+  Arg *arg;
+  struct { Decl *head, *tail; } decls;
+  struct { Arg *head, *tail; } args;
+  struct { Layer *head, *tail; } layers;
+  struct { Term *head, *tail; } terms;
+  struct { Metric *head, *tail; } metrics;
+  struct { Value *head, *tail; } values;
+}
+
+%token MODEL "model" INPUT "input" SHARED "shared" TASK "task" TARGET "target"
+%token LOSS "loss" METRICS "metrics" OBJECTIVE "objective" OPTIMIZER "optimizer"
+%token SCHEDULE "schedule" BATCH "batch" SEED "seed" CLIP_NORM "clip_norm"
+%token F32 "f32" INDEX "index" CLASS "class" BINARY "binary" IGNORE "ignore"
+%token ARROW "->"
+%token <str> IDENT "name"
+%token <value> INT "integer" REAL "number"
+
+%type <decls> decls tdecls
+%type <decl> decl tdecl
+%type <type> type ttype
+%type <values> dims values opt_shape
+%type <value> value number int_value opt_ignore
+%type <chain> chain
+%type <call> source call layer
+%type <layers> layers
+%type <args> args
+%type <arg> arg
+%type <terms> terms
+%type <term> term
+%type <metrics> metric_list
+
+%%
+
+file:
+  MODEL IDENT '{' decls '}' {
+      Model *m = arena_alloc(ctx->arena, sizeof *m);
+      m->name = $2;
+      m->loc = @2;
+      m->decls = $4.head;
+      ctx->model = m;
+    }
+  ;
+
+decls:
+  %empty        { $$.head = $$.tail = NULL; }
+  | decls decl  { $$ = $1; if ($2) APPEND($$, $2); }
+  ;
+
+decl:
+  INPUT IDENT ':' type ';' {
+      $$ = new_decl(ctx->arena, DECL_INPUT, @1);
+      $$->name = $2; $$->name_loc = @2; $$->type = $4;
+    }
+  | SHARED IDENT '=' chain ';' {
+      $$ = new_decl(ctx->arena, DECL_SHARED, @1);
+      $$->name = $2; $$->name_loc = @2; $$->chain = $4;
+    }
+  | TASK IDENT '{' tdecls '}' {
+      $$ = new_decl(ctx->arena, DECL_TASK, @1);
+      $$->name = $2; $$->name_loc = @2; $$->body = $4.head;
+    }
+  | OBJECTIVE '=' terms ';' {
+      $$ = new_decl(ctx->arena, DECL_OBJECTIVE, @1); $$->terms = $3.head;
+    }
+  | OBJECTIVE '=' call ';' {
+      $$ = new_decl(ctx->arena, DECL_OBJECTIVE, @1); $$->call = $3;
+    }
+  | OPTIMIZER '=' layer ';' { $$ = new_decl(ctx->arena, DECL_OPTIMIZER, @1); $$->call = $3; }
+  | SCHEDULE '=' layer ';'  { $$ = new_decl(ctx->arena, DECL_SCHEDULE, @1); $$->call = $3; }
+  | BATCH '=' INT ';'       { $$ = new_decl(ctx->arena, DECL_BATCH, @1); $$->number = $3; }
+  | SEED '=' INT ';'        { $$ = new_decl(ctx->arena, DECL_SEED, @1); $$->number = $3; }
+  | CLIP_NORM '=' number ';' { $$ = new_decl(ctx->arena, DECL_CLIP_NORM, @1); $$->number = $3; }
+  | error ';'               { $$ = NULL; yyerrok; }
+  | error '}'               { $$ = NULL; yyerrok; }
+  ;
+
+tdecls:
+  %empty          { $$.head = $$.tail = NULL; }
+  | tdecls tdecl  { $$ = $1; if ($2) APPEND($$, $2); }
+  ;
+
+tdecl:
+  TARGET IDENT ':' ttype ';' {
+      $$ = new_decl(ctx->arena, DECL_TARGET, @1);
+      $$->name = $2; $$->name_loc = @2; $$->type = $4;
+    }
+  | IDENT '=' chain ';' {
+      $$ = new_decl(ctx->arena, DECL_NODE, @1);
+      $$->name = $1; $$->name_loc = @1; $$->chain = $3;
+    }
+  | LOSS '=' call ';'            { $$ = new_decl(ctx->arena, DECL_LOSS, @1); $$->call = $3; }
+  | METRICS '=' metric_list ';'  { $$ = new_decl(ctx->arena, DECL_METRICS, @1); $$->metrics = $3.head; }
+  | error ';'                    { $$ = NULL; yyerrok; }
+  ;
+
+type:
+  F32 '[' dims ']' {
+      memset(&$$, 0, sizeof $$);
+      $$.kind = TYPE_F32; $$.loc = @1; $$.dims = $3.head; $$.shape_loc = @2;
+      $$.shape_loc.last_line = @4.last_line; $$.shape_loc.last_column = @4.last_column;
+    }
+  | INDEX '(' INT ')' opt_shape {
+      memset(&$$, 0, sizeof $$);
+      $$.kind = TYPE_INDEX; $$.loc = @1; $$.n = $3; $$.dims = $5.head; $$.shape_loc = @5;
+    }
+  ;
+
+ttype:
+  CLASS '(' INT ')' opt_shape opt_ignore {
+      memset(&$$, 0, sizeof $$);
+      $$.kind = TYPE_CLASS; $$.loc = @1; $$.n = $3; $$.dims = $5.head; $$.shape_loc = @5;
+      $$.ignore = $6;
+    }
+  | F32 '[' dims ']' {
+      memset(&$$, 0, sizeof $$);
+      $$.kind = TYPE_F32; $$.loc = @1; $$.dims = $3.head; $$.shape_loc = @2;
+      $$.shape_loc.last_line = @4.last_line; $$.shape_loc.last_column = @4.last_column;
+    }
+  | BINARY '[' dims ']' {
+      memset(&$$, 0, sizeof $$);
+      $$.kind = TYPE_BINARY; $$.loc = @1; $$.dims = $3.head; $$.shape_loc = @2;
+      $$.shape_loc.last_line = @4.last_line; $$.shape_loc.last_column = @4.last_column;
+    }
+  ;
+
+opt_shape:
+  %empty          { $$.head = $$.tail = NULL; }
+  | '[' dims ']'  { $$ = $2; }
+  ;
+
+dims:
+  INT             { $$.head = $$.tail = NULL; APPEND($$, $1); }
+  | dims ',' INT  { $$ = $1; APPEND($$, $3); }
+  ;
+
+opt_ignore:
+  %empty                          { $$ = NULL; }
+  | '(' IGNORE '=' int_value ')'  { $$ = $4; }
+  ;
+
+int_value:
+  INT           { $$ = $1; }
+  | '-' INT     { $$ = $2; $$->i = -$$->i; $$->num = -$$->num; $$->loc.first_column = @1.first_column; }
+  ;
+
+chain:
+  source layers {
+      memset(&$$, 0, sizeof $$);
+      $$.src_call = $1; $$.layers = $2.head;
+    }
+  ;
+
+source:
+  layer   { $$ = $1; }
+  ;
+
+layers:
+  %empty                { $$.head = $$.tail = NULL; }
+  | layers ARROW layer  {
+      $$ = $1;
+      Layer *l = arena_alloc(ctx->arena, sizeof *l);
+      l->call = *$3;
+      APPEND($$, l);
+    }
+  ;
+
+/* `relu` or `conv2d(32, kernel = 3)`; a bare name is a call with no arguments. */
+layer:
+  IDENT   { $$ = new_call(ctx, $1, @1, NULL, @1); $$->bare = true; }
+  | call  { $$ = $1; }
+  ;
+
+call:
+  IDENT '(' ')'       { $$ = new_call(ctx, $1, @1, NULL, @$); }
+  | IDENT '(' args ')' { $$ = new_call(ctx, $1, @1, $3.head, @$); }
+  ;
+
+args:
+  arg             { $$.head = $$.tail = NULL; APPEND($$, $1); }
+  | args ',' arg  { $$ = $1; APPEND($$, $3); }
+  ;
+
+arg:
+  value {
+      $$ = arena_alloc(ctx->arena, sizeof *$$);
+      $$->value = $1; $$->loc = @1;
+    }
+  | IDENT '=' value {
+      $$ = arena_alloc(ctx->arena, sizeof *$$);
+      $$->name = $1; $$->name_loc = @1; $$->value = $3; $$->loc = @$;
+    }
+  ;
+
+value:
+  number          { $$ = $1; }
+  | '-' number    {
+      $$ = $2; $$->i = -$$->i; $$->num = -$$->num;
+      $$->loc.first_column = @1.first_column; $$->loc.first_line = @1.first_line;
+    }
+  | IDENT         { $$ = new_value(ctx->arena, VAL_IDENT, @1); $$->name = $1; }
+  | '[' values ']' { $$ = new_value(ctx->arena, VAL_LIST, @$); $$->items = $2.head; }
+  ;
+
+values:
+  value               { $$.head = $$.tail = NULL; APPEND($$, $1); }
+  | values ',' value  { $$ = $1; APPEND($$, $3); }
+  ;
+
+number:
+  INT     { $$ = $1; }
+  | REAL  { $$ = $1; }
+  ;
+
+terms:
+  term              { $$.head = $$.tail = NULL; APPEND($$, $1); }
+  | terms '+' term  { $$ = $1; APPEND($$, $3); }
+  ;
+
+term:
+  IDENT {
+      $$ = arena_alloc(ctx->arena, sizeof *$$);
+      $$->task = $1; $$->loc = @1;
+    }
+  | number '*' IDENT {
+      $$ = arena_alloc(ctx->arena, sizeof *$$);
+      $$->has_weight = true; $$->weight = $1->num; $$->weight_loc = @1;
+      $$->task = $3; $$->loc = @3;
+    }
+  ;
+
+metric_list:
+  IDENT {
+      $$.head = $$.tail = NULL;
+      Metric *m = arena_alloc(ctx->arena, sizeof *m);
+      m->name = $1; m->loc = @1;
+      APPEND($$, m);
+    }
+  | metric_list ',' IDENT {
+      $$ = $1;
+      Metric *m = arena_alloc(ctx->arena, sizeof *m);
+      m->name = $3; m->loc = @3;
+      APPEND($$, m);
+    }
+  ;
+
+%%
+
+static Call *new_call(ParseCtx *ctx, const char *name, Loc loc, Arg *args, Loc all) {
+  Call *c = arena_alloc(ctx->arena, sizeof *c);
+  c->name = name;
+  c->loc = loc;
+  c->args = args;
+  c->args_loc = all;
+  for (Arg *a = args; a; a = a->next)
+    c->nargs++;
+  return c;
+}
+
+/* The scanner behind a wrapper that remembers the last two tokens for syntax errors and
+ * ends the input once the error cap is reached. */
+static int yylex(YYSTYPE *lval, YYLTYPE *lloc, yyscan_t scanner, ParseCtx *ctx) {
+  if (diag_full(ctx->diag))
+    return YYEOF;
+  ctx->prev_loc = ctx->cur_loc;
+  memcpy(ctx->prev_text, ctx->cur_text, sizeof ctx->cur_text);
+  int tok = mtl_scan(lval, lloc, scanner);
+  ctx->cur_loc = *lloc;
+  if (tok == YYEOF) {
+    strcpy(ctx->cur_text, "end of file");
+  } else {
+    size_t n = (size_t)yyget_leng(scanner);
+    if (n >= sizeof ctx->cur_text - 4) {
+      memcpy(ctx->cur_text, yyget_text(scanner), sizeof ctx->cur_text - 4);
+      strcpy(ctx->cur_text + sizeof ctx->cur_text - 4, "...");
+    } else {
+      memcpy(ctx->cur_text, yyget_text(scanner), n);
+      ctx->cur_text[n] = '\0';
+    }
+  }
+  return tok;
+}
+
+static void yyerror(YYLTYPE *loc, yyscan_t scanner, ParseCtx *ctx, const char *msg) {
+  (void)scanner;
+  error_at(ctx->diag, *loc, "%s", msg);
+}
+
+/* "';'" from Bison's names, "a name" for the named token kinds. */
+static const char *token_phrase(yysymbol_kind_t k) {
+  switch (k) {
+  case YYSYMBOL_IDENT: return "a name";
+  case YYSYMBOL_INT: return "an integer";
+  case YYSYMBOL_REAL: return "a number";
+  case YYSYMBOL_YYEOF: return "end of file";
+  default: return yysymbol_name(k);
+  }
+}
+
+static void quote_token(char *out, size_t size, yysymbol_kind_t k) {
+  const char *name = token_phrase(k);
+  if (name[0] == '"') /* "->" or a keyword */
+    snprintf(out, size, "'%.*s'", (int)strlen(name) - 2, name + 1);
+  else
+    snprintf(out, size, "%s", name);
+}
+
+static int yyreport_syntax_error(const yypcontext_t *yy, yyscan_t scanner, ParseCtx *ctx) {
+  (void)scanner;
+  yysymbol_kind_t expected[YYNTOKENS];
+  int n = yypcontext_expected_tokens(yy, expected, YYNTOKENS);
+  yysymbol_kind_t got = yypcontext_token(yy);
+  Loc loc = *yypcontext_location(yy);
+  char got_text[64];
+  if (got == YYSYMBOL_YYEOF)
+    snprintf(got_text, sizeof got_text, "end of file");
+  else
+    snprintf(got_text, sizeof got_text, "'%s'", ctx->cur_text);
+
+  /* A keyword misspelt where keywords are expected: "inptu" for "input". */
+  if (got == YYSYMBOL_IDENT) {
+    const char *keywords[YYNTOKENS];
+    int nk = 0;
+    for (int i = 0; i < n; i++) {
+      const char *name = yysymbol_name(expected[i]);
+      if (name[0] == '"' && name[1] >= 'a' && name[1] <= 'z')
+        keywords[nk++] = arena_strndup(ctx->arena, name + 1, strlen(name) - 2);
+    }
+    const char *guess = closest_name(ctx->cur_text, keywords, nk);
+    if (guess) {
+      error_at(ctx->diag, loc, "unexpected name %s; did you mean '%s'?", got_text, guess);
+      return 0;
+    }
+  }
+
+  char list[256] = "";
+  size_t len = 0;
+  for (int i = 0; i < n && n <= 4; i++) {
+    char tok[32];
+    quote_token(tok, sizeof tok, expected[i]);
+    const char *sep = i == 0 ? "" : i == n - 1 ? " or " : ", ";
+    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", sep, tok);
+  }
+  if (n == 0 || n > 4) {
+    error_at(ctx->diag, loc, "unexpected %s", got_text);
+  } else if (ctx->prev_loc.first_line > 0 && loc.first_line > ctx->prev_loc.last_line) {
+    /* The fix belongs at the end of the previous line: point there. */
+    Loc at = {ctx->prev_loc.last_line, ctx->prev_loc.last_column, ctx->prev_loc.last_line,
+              ctx->prev_loc.last_column};
+    error_at(ctx->diag, at, "expected %s after '%s'", list, ctx->prev_text);
+  } else {
+    error_at(ctx->diag, loc, "expected %s before %s", list, got_text);
+  }
+  return 0;
+}
