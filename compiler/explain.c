@@ -52,15 +52,21 @@ void emit_shapes(FILE *out, const Checked *c) {
   fprintf(out, "%-*s  %12lld  %14lld\n", wname + wop + wshape + 4, "total", (long long)params,
           (long long)flops);
 
-  fputs("\ntask    loss, output -> target, metrics\n", out);
+  int wtask = 4, wloss = 4, wout = 6;
+  for (int t = 0; t < c->ntasks; t++) {
+    const Task *task = &c->tasks[t];
+    wtask = max_int(wtask, (int)strlen(task->name));
+    wloss = max_int(wloss, (int)strlen(op_table[task->loss].name));
+    wout = max_int(wout, (int)strlen(task->output->name));
+  }
+  fprintf(out, "\n%-*s  %-*s  %-*s  %s\n", wtask, "task", wloss, "loss", wout, "output", "target, metrics");
   for (int t = 0; t < c->ntasks; t++) {
     const Task *task = &c->tasks[t];
     const char *metrics = "";
     for (int m = 0; m < task->nmetrics; m++)
       metrics = arena_printf(a, "%s%s%s", metrics, m ? ", " : "", task->metrics[m]);
-    fprintf(out, "%s: %s, %s %s -> %s %s, %s\n", task->name, op_table[task->loss].name,
-            task->output->name, shape_str(a, task->output->shape), task->target->name,
-            target_str(a, task->target), metrics);
+    fprintf(out, "%-*s  %-*s  %-*s  %s : %s; %s\n", wtask, task->name, wloss, op_table[task->loss].name, wout,
+            task->output->name, task->target->name, target_str(a, task->target), metrics);
   }
   arena_free(a);
 }

@@ -279,8 +279,12 @@ static bool convert(ArgCtx *x, const Value *v, Bound *b) {
     b->num = v->num;
     return check_number(x, v, false);
   case ARG_BOOL:
-    if (v->kind != VAL_IDENT || (strcmp(v->name, "true") && strcmp(v->name, "false")))
-      return type_error(x, v, "true or false");
+    if (v->kind != VAL_IDENT || (strcmp(v->name, "true") && strcmp(v->name, "false"))) {
+      static const char *const bools[] = {"true", "false"};
+      error_at(x->c->sema.diag, v->loc, "%s: '%s' must be true or false, got %s%s", x->op->name,
+               x->spec->name, value_str(a, v), v->kind == VAL_IDENT ? suggest(a, v->name, bools, 2) : "");
+      return false;
+    }
     b->num = !strcmp(v->name, "true");
     return true;
   case ARG_PAIR:
@@ -290,8 +294,12 @@ static bool convert(ArgCtx *x, const Value *v, Bound *b) {
       b->same = true;
       return true;
     }
-    if (v->kind == VAL_IDENT)
-      return type_error(x, v, "an integer, a pair [a, b] or same");
+    if (v->kind == VAL_IDENT) {
+      static const char *const same[] = {"same"};
+      error_at(x->c->sema.diag, v->loc, "%s: '%s' must be an integer, a pair [a, b] or same, got %s%s",
+               x->op->name, x->spec->name, v->name, suggest(a, v->name, same, 1));
+      return false;
+    }
     return get_pair(x, v, b->pair, "an integer, a pair [a, b] or same");
   case ARG_CHOICE: {
     const char *const *ch = x->spec->choices;
@@ -668,6 +676,8 @@ static bool metric_applies(OpId metric, OpId loss, const Target *t) {
   }
 }
 
+static void check_metrics(Checker *c, Task *task, Decl *metrics_decl, const Target *t);
+
 static void check_loss(Checker *c, Task *task, Decl *loss_decl, Decl *metrics_decl) {
   Diag *d = c->sema.diag;
   Arena *a = c->sema.arena;
@@ -676,6 +686,7 @@ static void check_loss(Checker *c, Task *task, Decl *loss_decl, Decl *metrics_de
   if (!op || !bind_args(c, call, op, task->loss_args)) {
     for (int i = 0; i < c->ntargets; i++) /* no "never used" on top of this error */
       c->targets[i].used |= c->targets[i].task == c->task;
+    check_metrics(c, task, metrics_decl, NULL);
     return;
   }
   task->loss = (OpId)(op - op_table);
@@ -704,10 +715,26 @@ static void check_loss(Checker *c, Task *task, Decl *loss_decl, Decl *metrics_de
     t = &c->targets[ts->index];
     t->used = true;
   }
-  if (!out || !t || !check_loss_shapes(c, op, call->args_loc, out, t))
+  if (!out || !t || !check_loss_shapes(c, op, call->args_loc, out, t)) {
+    check_metrics(c, task, metrics_decl, NULL);
     return;
+  }
   task->output = out;
   task->target = t;
+  check_metrics(c, task, metrics_decl, t);
+}
+
+/* The task's metrics; with no target (its loss had an error) only their names are checked. */
+static void check_metrics(Checker *c, Task *task, Decl *metrics_decl, const Target *t) {
+  Diag *d = c->sema.diag;
+  Arena *a = c->sema.arena;
+  if (!t && metrics_decl) {
+    for (const Metric *m = metrics_decl->metrics; m; m = m->next)
+      lookup_op(c, &(Call){.name = m->name, .loc = m->loc, .args_loc = m->loc}, KIND_METRIC);
+    return;
+  }
+  if (!t)
+    return;
 
   if (!metrics_decl) {
     static const OpId defaults[][2] = {
@@ -730,8 +757,8 @@ static void check_loss(Checker *c, Task *task, Decl *loss_decl, Decl *metrics_de
     if (dup) {
       error_at(d, m->loc, "metric '%s' is listed twice", m->name);
     } else if (!metric_applies((OpId)(mop - op_table), task->loss, t)) {
-      error_at(d, m->loc, "metric '%s' does not apply to a %s loss on %s", m->name, op->name,
-               target_type_str(a, t));
+      error_at(d, m->loc, "metric '%s' does not apply to a %s loss on %s", m->name,
+               op_table[task->loss].name, target_type_str(a, t));
     } else if (task->nmetrics < (int)(sizeof task->metrics / sizeof *task->metrics)) {
       task->metrics[task->nmetrics++] = mop->name;
     }
@@ -804,10 +831,13 @@ static void check_task(Checker *c, Decl *decl, int index) {
       break;
     }
   }
-  if (loss)
+  if (loss) {
     check_loss(c, task, loss, metrics);
-  else
+  } else {
     error_at(d, decl->name_loc, "task '%s' has no loss", decl->name);
+    for (int i = 0; i < c->ntargets; i++) /* no "never used" on top of this error */
+      c->targets[i].used |= c->targets[i].task == index;
+  }
   for (int i = 0; i < c->nlocals; i++)
     if (!c->locals[i].used && !c->locals[i].failed)
       warn_at(d, c->locals[i].loc, "node '%s' of task '%s' is never used", c->locals[i].name, decl->name);
@@ -985,8 +1015,8 @@ Checked *check_model(Arena *a, Diag *d, Model *m) {
     }
     }
   }
-  check_settings(&c);
   check_objective(&c, c.setting[DECL_OBJECTIVE]);
+  check_settings(&c);
 
   for (int i = 0; i < c.nsyms; i++) {
     Sym *s = &c.syms[i];

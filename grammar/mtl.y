@@ -29,6 +29,7 @@ static Call *new_call(ParseCtx *ctx, const char *name, Loc loc, Arg *args, Loc a
 %define api.pure full
 %define api.location.type {Loc}
 %define parse.error custom
+%define parse.lac full
 %locations
 %param {yyscan_t scanner} {ParseCtx *ctx}
 %expect 0
@@ -113,8 +114,8 @@ decl:
   | BATCH '=' INT ';'       { $$ = new_decl(ctx->arena, DECL_BATCH, @1); $$->number = $3; }
   | SEED '=' INT ';'        { $$ = new_decl(ctx->arena, DECL_SEED, @1); $$->number = $3; }
   | CLIP_NORM '=' number ';' { $$ = new_decl(ctx->arena, DECL_CLIP_NORM, @1); $$->number = $3; }
+  | TASK IDENT '{' tdecls error '}' { $$ = NULL; yyerrok; } /* a task body that ends mid-statement */
   | error ';'               { $$ = NULL; yyerrok; }
-  | error '}'               { $$ = NULL; yyerrok; }
   ;
 
 tdecls:
@@ -328,23 +329,18 @@ static void yyerror(YYLTYPE *loc, yyscan_t scanner, ParseCtx *ctx, const char *m
   error_at(ctx->diag, *loc, "%s", msg);
 }
 
-/* "';'" from Bison's names, "a name" for the named token kinds. */
-static const char *token_phrase(yysymbol_kind_t k) {
-  switch (k) {
-  case YYSYMBOL_IDENT: return "a name";
-  case YYSYMBOL_INT: return "an integer";
-  case YYSYMBOL_REAL: return "a number";
-  case YYSYMBOL_YYEOF: return "end of file";
-  default: return yysymbol_name(k);
-  }
-}
-
+/* How a syntax error names an expected token: 'input', ';', '->', a name, end of file. */
 static void quote_token(char *out, size_t size, yysymbol_kind_t k) {
-  const char *name = token_phrase(k);
-  if (name[0] == '"') /* "->" or a keyword */
-    snprintf(out, size, "'%.*s'", (int)strlen(name) - 2, name + 1);
-  else
-    snprintf(out, size, "%s", name);
+  switch (k) {
+  case YYSYMBOL_IDENT: snprintf(out, size, "a name"); break;
+  case YYSYMBOL_INT: snprintf(out, size, "an integer"); break;
+  case YYSYMBOL_REAL: snprintf(out, size, "a number"); break;
+  case YYSYMBOL_YYEOF: snprintf(out, size, "end of file"); break;
+  default: {
+    const char *name = yysymbol_name(k);
+    snprintf(out, size, name[0] == '\'' ? "%s" : "'%s'", name);
+  }
+  }
 }
 
 static int yyreport_syntax_error(const yypcontext_t *yy, yyscan_t scanner, ParseCtx *ctx) {
@@ -364,9 +360,8 @@ static int yyreport_syntax_error(const yypcontext_t *yy, yyscan_t scanner, Parse
     const char *keywords[YYNTOKENS];
     int nk = 0;
     for (int i = 0; i < n; i++) {
-      const char *name = yysymbol_name(expected[i]);
-      if (name[0] == '"' && name[1] >= 'a' && name[1] <= 'z')
-        keywords[nk++] = arena_strndup(ctx->arena, name + 1, strlen(name) - 2);
+      if (expected[i] >= YYSYMBOL_MODEL && expected[i] <= YYSYMBOL_IGNORE)
+        keywords[nk++] = yysymbol_name(expected[i]);
     }
     const char *guess = closest_name(ctx->cur_text, keywords, nk);
     if (guess) {

@@ -1,0 +1,104 @@
+#!/bin/bash
+# driver.sh MTLC EXAMPLES_DIR: the command line of mtlc (spec §9), as chibicc's test/driver.sh
+# does it: options, files, exit status, atomic outputs, depfiles and large hostile inputs.
+set -u
+mtlc=$1 examples=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 2
+fails=0 passes=0
+ok() { passes=$((passes + 1)); echo "ok: $1"; }
+fail() { fails=$((fails + 1)); echo "FAIL: $1"; }
+# expect STATUS DESCRIPTION -- COMMAND...: runs COMMAND, checks its exit status.
+expect() {
+  local want=$1 what=$2; shift 3
+  "$@" >out.txt 2>err.txt
+  local got=$?
+  if [ "$got" -eq "$want" ]; then ok "$what"; else fail "$what: exit $got, expected $want"; cat err.txt; fi
+}
+has() { grep -q -- "$2" "$1" && ok "$3" || { fail "$3: '$2' not in $1"; cat "$1"; }; }
+
+cp "$examples/tabular.mtl" model.mtl
+printf 'model broken {\n  input x : f32[4];\n  task t { target y : f32[1]; out = x -> dense(2); loss = mse(out, y); }\n}\n' > broken.mtl
+
+expect 0 "--version" -- "$mtlc" --version
+has out.txt "^mtlc [0-9]*\.[0-9]*\.[0-9]*$" "--version prints the version"
+expect 0 "--help" -- "$mtlc" --help
+has out.txt "^usage: mtlc" "--help prints usage"
+has out.txt "--emit KIND" "--help lists --emit"
+expect 2 "no input" -- "$mtlc"
+has err.txt "no input file" "no input: message"
+expect 2 "unknown option" -- "$mtlc" --chek model.mtl
+has err.txt "did you mean '--check'" "unknown option: suggestion"
+expect 2 "bad --emit kind" -- "$mtlc" --emit shape model.mtl
+has err.txt "did you mean 'shapes'" "bad --emit kind: suggestion"
+expect 2 "missing file" -- "$mtlc" --check nosuch.mtl
+has err.txt "cannot open 'nosuch.mtl'" "missing file: message"
+expect 2 "two inputs" -- "$mtlc" --check model.mtl model.mtl
+
+expect 0 "--check a valid model" -- "$mtlc" --check model.mtl
+[ ! -s err.txt ] && [ ! -s out.txt ] && ok "--check is silent" || fail "--check is silent"
+expect 1 "--check an invalid model" -- "$mtlc" --check broken.mtl
+has err.txt "^broken.mtl:3:59: error: mse: output is \[2\] but target 'y' is f32\[1\]" "error format"
+has err.txt "^1 error generated.$" "error count"
+expect 0 "input from stdin" -- sh -c "\"$mtlc\" --emit shapes - < model.mtl"
+has out.txt "^model tabular" "stdin: shapes"
+expect 1 "stdin diagnostics name <stdin>" -- sh -c "\"$mtlc\" --check - < broken.mtl"
+has err.txt "^<stdin>:3:59: error:" "stdin: file name"
+
+expect 0 "--emit shapes -o" -- "$mtlc" --emit shapes model.mtl -o shapes.txt
+has shapes.txt "^total" "-o writes the table"
+expect 0 "--emit=shapes -oFILE" -- "$mtlc" --emit=shapes model.mtl -oshapes2.txt
+cmp -s shapes.txt shapes2.txt && ok "option spellings agree" || fail "option spellings agree"
+expect 0 "same input, same output" -- "$mtlc" --emit shapes model.mtl -o shapes3.txt
+cmp -s shapes.txt shapes3.txt && ok "output is deterministic" || fail "output is deterministic"
+
+expect 0 "--emit dot" -- "$mtlc" --emit dot model.mtl -o model.dot
+has model.dot "subgraph \"cluster_shared_body\"" "dot: shared cluster"
+has model.dot "subgraph \"cluster_task_regress\"" "dot: task cluster"
+has model.dot "\"x\" -> \"body.0\" \[label=\"\[64\]\"\]" "dot: edge labelled with its shape"
+if command -v dot >/dev/null; then
+  expect 0 "dot -Tsvg renders it" -- dot -Tsvg model.dot -o model.svg
+  has model.svg "<svg" "dot: svg"
+else
+  fail "Graphviz 'dot' is not installed"
+fi
+
+expect 0 "-MD" -- "$mtlc" --emit shapes model.mtl -o "out dir.txt" -MD
+has "out dir.d" "^out\\\\ dir.txt: model.mtl$" "-MD: rule with an escaped space"
+expect 0 "-MF" -- "$mtlc" --emit shapes model.mtl -o s.txt -MF deps.mk
+has deps.mk "^s.txt: model.mtl$" "-MF: rule"
+expect 2 "-MD needs -o" -- "$mtlc" --emit shapes model.mtl -MD
+
+echo "stale" > keep.txt
+expect 1 "an error leaves the old output alone" -- "$mtlc" --emit shapes broken.mtl -o keep.txt
+has keep.txt "^stale$" "no partial output"
+[ -z "$(ls | grep tmp)" ] && ok "no temporary file left" || fail "no temporary file left"
+expect 2 "unwritable output" -- "$mtlc" --emit shapes model.mtl -o /nonexistent/dir/x.txt
+expect 2 "C generation is not there yet" -- "$mtlc" model.mtl -o model.c
+[ ! -e model.c ] && ok "no C file written" || fail "no C file written"
+
+expect 1 "NO_COLOR: no escapes" -- env NO_COLOR=1 "$mtlc" --check broken.mtl
+! grep -q $'\033' err.txt && ok "NO_COLOR" || fail "NO_COLOR"
+expect 1 "-fdiagnostics-color=always" -- "$mtlc" -fdiagnostics-color=always --check broken.mtl
+grep -q $'\033\[1;31merror' err.txt && ok "forced colour" || fail "forced colour"
+sed 's/input x : f32\[64\];/&\n    input unused : f32[2];/' model.mtl > warn.mtl
+expect 0 "a warning alone" -- "$mtlc" --check warn.mtl
+has err.txt "^warn.mtl:5:11: warning: input 'unused' is never used$" "warning format"
+expect 1 "-Werror" -- "$mtlc" -Werror --check warn.mtl
+has err.txt "error: input 'unused' is never used \[-Werror\]" "-Werror: message"
+
+# Hostile inputs: 1 MiB of random bytes and 1 MiB of random tokens, each under a second.
+head -c 1048576 /dev/urandom > random.mtl
+awk 'BEGIN { srand(7); split("model input shared task target loss { } ( ) [ ] , ; : = -> * + . - x y conv2d dense 3 0.5 1e-3 f32 class", t, " ");
+             for (n = 0; n < 1048576; ) { w = t[int(rand() * 30) + 1]; printf "%s ", w; n += length(w) + 1 } }' > tokens.mtl
+for f in random.mtl tokens.mtl; do
+  start=$(date +%s%N)
+  expect 1 "$f: exit 1" -- timeout 10 "$mtlc" --check "$f"
+  ms=$((($(date +%s%N) - start) / 1000000))
+  [ "$ms" -lt 1000 ] && ok "$f: ${ms} ms" || fail "$f: ${ms} ms (limit 1000)"
+  [ "$(grep -c ': error: ' err.txt)" -le 20 ] && ok "$f: at most 20 errors" || fail "$f: error cap"
+done
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
