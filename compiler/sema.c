@@ -133,6 +133,15 @@ static Sym *find_sym(Sym *syms, int n, const char *name) {
   return NULL;
 }
 
+/* The symbol that `decl` declared: NULL when it was a redefinition (already reported). */
+static Sym *own_sym(Sym *syms, int n, const Decl *decl) {
+  Sym *sym = decl->name ? find_sym(syms, n, decl->name) : NULL;
+  return sym && sym->loc.first_line == decl->name_loc.first_line &&
+                 sym->loc.first_column == decl->name_loc.first_column
+             ? sym
+             : NULL;
+}
+
 static Sym *declare(Checker *c, Sym **syms, int *n, int *cap, Sym sym) {
   Sym *prev = find_sym(*syms, *n, sym.name);
   if (prev) {
@@ -542,6 +551,18 @@ static Node *build_chain(Checker *c, const Chain *ch, const char *block) {
 
 /* ---- declarations ---- */
 
+/* A shared block or a task-local node: its chain, under the parameter prefix `block`. */
+static void define_chain(Checker *c, Sym *sym, const Decl *decl, const char *block) {
+  c->defining = decl->name;
+  Node *n = build_chain(c, &decl->chain, block);
+  c->defining = NULL;
+  if (sym) {
+    sym->defined = true;
+    sym->node = n;
+    sym->failed = !n;
+  }
+}
+
 static bool dims_to_shape(Checker *c, const Value *dims, Loc loc, Shape *out) {
   Diag *d = c->sema.diag;
   *out = (Shape){0};
@@ -801,26 +822,12 @@ static void check_task(Checker *c, Decl *decl, int index) {
   Decl *loss = NULL, *metrics = NULL;
   for (Decl *b = decl->body; b; b = b->next) {
     switch (b->kind) {
-    case DECL_TARGET: {
-      Sym *sym = find_sym(c->syms, c->nsyms, b->name);
-      check_target(c, b, sym && sym->loc.first_line == b->name_loc.first_line &&
-                                 sym->loc.first_column == b->name_loc.first_column ? sym : NULL);
+    case DECL_TARGET:
+      check_target(c, b, own_sym(c->syms, c->nsyms, b));
       break;
-    }
-    case DECL_NODE: {
-      Sym *sym = find_sym(c->locals, c->nlocals, b->name);
-      bool mine = sym && sym->loc.first_line == b->name_loc.first_line &&
-                  sym->loc.first_column == b->name_loc.first_column;
-      c->defining = b->name;
-      Node *n = build_chain(c, &b->chain, arena_printf(a, "%s.%s", decl->name, b->name));
-      c->defining = NULL;
-      if (mine) {
-        sym->defined = true;
-        sym->node = n;
-        sym->failed = !n;
-      }
+    case DECL_NODE:
+      define_chain(c, own_sym(c->locals, c->nlocals, b), b, arena_printf(a, "%s.%s", decl->name, b->name));
       break;
-    }
     case DECL_LOSS:
       first_of(c, &loss, b, "the loss of this task");
       break;
@@ -982,26 +989,16 @@ Checked *check_model(Arena *a, Diag *d, Model *m) {
 
   int task = 0;
   for (Decl *decl = m->decls; decl && !diag_full(d); decl = decl->next) {
-    Sym *sym = decl->name ? find_sym(c.syms, c.nsyms, decl->name) : NULL;
-    bool mine = sym && sym->loc.first_line == decl->name_loc.first_line &&
-                sym->loc.first_column == decl->name_loc.first_column;
+    Sym *sym = own_sym(c.syms, c.nsyms, decl);
     switch (decl->kind) {
     case DECL_INPUT:
-      check_input(&c, decl, mine ? sym : NULL);
+      check_input(&c, decl, sym);
       break;
-    case DECL_SHARED: {
-      c.defining = decl->name;
-      Node *n = build_chain(&c, &decl->chain, decl->name);
-      c.defining = NULL;
-      if (mine) {
-        sym->defined = true;
-        sym->node = n;
-        sym->failed = !n;
-      }
+    case DECL_SHARED:
+      define_chain(&c, sym, decl, decl->name);
       break;
-    }
     case DECL_TASK:
-      if (mine)
+      if (sym)
         sym->defined = true;
       check_task(&c, decl, task++);
       break;
