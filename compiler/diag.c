@@ -20,14 +20,22 @@
 #define GREEN "\033[1;32m"
 #define RESET "\033[0m"
 
-static const char *line_start(const Diag *d, int line, size_t *len) {
-  const char *p = d->src, *end = d->src + d->src_len;
-  for (int l = 1; l < line && p < end; l++) {
+/* The start and length of a source line. Diagnostics come mostly in source order, so the
+ * search starts from the line found last time when it can. */
+static const char *line_start(Diag *d, int line, size_t *len) {
+  if (line < d->cached_line || d->cached_line < 1) {
+    d->cached_line = 1;
+    d->cached_offset = 0;
+  }
+  const char *p = d->src + d->cached_offset, *end = d->src + d->src_len;
+  for (int l = d->cached_line; l < line; l++) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     if (!nl)
       return NULL;
     p = nl + 1;
   }
+  d->cached_line = line;
+  d->cached_offset = (size_t)(p - d->src);
   const char *nl = memchr(p, '\n', (size_t)(end - p));
   *len = (size_t)((nl ? nl : end) - p);
   if (*len && p[*len - 1] == '\r')
@@ -35,7 +43,7 @@ static const char *line_start(const Diag *d, int line, size_t *len) {
   return p;
 }
 
-static void print_source(const Diag *d, Loc loc) {
+static void print_source(Diag *d, Loc loc) {
   size_t len;
   const char *line = d->src ? line_start(d, loc.first_line, &len) : NULL;
   if (!line)

@@ -273,6 +273,8 @@ static bool write_depfile(const Options *o) {
 }
 
 int main(int argc, char **argv) {
+  static char errbuf[1 << 16];
+  setvbuf(stderr, errbuf, _IOFBF, sizeof errbuf); /* diagnostics in blocks, flushed at exit */
   Options o = {.color = -1};
   int rc = parse_options(argc, argv, &o);
   if (rc)

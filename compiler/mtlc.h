@@ -51,6 +51,8 @@ typedef struct Diag {
   int errors;             /* errors reported so far */
   int warnings;
   bool suppressed;        /* the error cap was hit: nothing more is printed */
+  int cached_line;        /* diag.c: the line last printed, and where it starts */
+  size_t cached_offset;
 } Diag;
 
 void diag_at(Diag *d, DiagLevel level, Loc loc, const char *fmt, ...)
@@ -312,7 +314,7 @@ struct Node {
   Loc loc;              /* the call in the source */
   Node **inputs;
   int ninputs;
-  Bound args[MAX_ARGS]; /* bound arguments, in the order of op->args */
+  Bound *args;          /* bound arguments, one per entry of op->args */
   Shape shape;          /* per-sample output shape */
   Param params[MAX_PARAMS];
   int nparams;

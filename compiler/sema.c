@@ -28,13 +28,19 @@ typedef struct Sym {
   int task;      /* owning task: targets and local nodes */
 } Sym;
 
+/* Symbols in declaration order, with a hash index over their names. */
+typedef struct Scope {
+  Sym *items;
+  int n, cap;
+  int *slots;           /* open addressing: index + 1, or 0 when free */
+  int nslots;           /* a power of two, at least twice n */
+} Scope;
+
 typedef struct Checker {
   Sema sema;            /* what shape rules see; first member */
   Checked *out;
-  Sym *syms;            /* the model-level namespace */
-  int nsyms, capsyms;
-  Sym *locals;          /* the current task's nodes */
-  int nlocals, caplocals;
+  Scope model;          /* inputs, targets, shared blocks, tasks */
+  Scope locals;         /* the current task's nodes */
   int task;             /* the task being checked, or -1 */
   const char *defining; /* the shared block or local node whose chain is being checked */
   Node **nodes;
@@ -126,32 +132,62 @@ const Bound *node_arg(const Node *n, const char *name) {
 
 /* ---- names ---- */
 
-static Sym *find_sym(Sym *syms, int n, const char *name) {
-  for (int i = 0; i < n; i++)
-    if (!strcmp(syms[i].name, name))
-      return &syms[i];
-  return NULL;
+static unsigned hash_name(const char *s) {
+  unsigned h = 2166136261u; /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+/* The slot of `name`: where it is, or the free slot where it would go. */
+static int *scope_slot(const Scope *sc, const char *name) {
+  unsigned mask = (unsigned)sc->nslots - 1;
+  for (unsigned i = hash_name(name) & mask;; i = (i + 1) & mask) {
+    int *slot = &sc->slots[i];
+    if (!*slot || !strcmp(sc->items[*slot - 1].name, name))
+      return slot;
+  }
+}
+
+static Sym *find_sym(const Scope *sc, const char *name) {
+  if (!sc->nslots)
+    return NULL;
+  int idx = *scope_slot(sc, name);
+  return idx ? &sc->items[idx - 1] : NULL;
+}
+
+static void scope_clear(Scope *sc) {
+  for (int i = 0; i < sc->n; i++)
+    *scope_slot(sc, sc->items[i].name) = 0;
+  sc->n = 0;
 }
 
 /* The symbol that `decl` declared: NULL when it was a redefinition (already reported). */
-static Sym *own_sym(Sym *syms, int n, const Decl *decl) {
-  Sym *sym = decl->name ? find_sym(syms, n, decl->name) : NULL;
+static Sym *own_sym(const Scope *sc, const Decl *decl) {
+  Sym *sym = decl->name ? find_sym(sc, decl->name) : NULL;
   return sym && sym->loc.first_line == decl->name_loc.first_line &&
                  sym->loc.first_column == decl->name_loc.first_column
              ? sym
              : NULL;
 }
 
-static Sym *declare(Checker *c, Sym **syms, int *n, int *cap, Sym sym) {
-  Sym *prev = find_sym(*syms, *n, sym.name);
+static Sym *declare(Checker *c, Scope *sc, Sym sym) {
+  Sym *prev = find_sym(sc, sym.name);
   if (prev) {
     error_at(c->sema.diag, sym.loc, "redefinition of '%s'", sym.name);
     note_at(c->sema.diag, prev->loc, "'%s' is first defined here as %s %s", sym.name,
             prev->kind == SYM_INPUT ? "an" : "a", sym_kind_names[prev->kind]);
     return NULL;
   }
-  VEC_PUSH(c->sema.arena, *syms, *n, *cap, sym);
-  return &(*syms)[*n - 1];
+  if (2 * (sc->n + 1) > sc->nslots) { /* grow the index and put every name back */
+    sc->nslots = sc->nslots ? 2 * sc->nslots : 16;
+    sc->slots = arena_alloc(c->sema.arena, sizeof *sc->slots * (size_t)sc->nslots);
+    for (int i = 0; i < sc->n; i++)
+      *scope_slot(sc, sc->items[i].name) = i + 1;
+  }
+  VEC_PUSH(c->sema.arena, sc->items, sc->n, sc->cap, sym);
+  *scope_slot(sc, sym.name) = sc->n;
+  return &sc->items[sc->n - 1];
 }
 
 /* "; did you mean 'x'?" or "" */
@@ -163,17 +199,17 @@ static const char *suggest(Arena *a, const char *name, const char *const *cands,
 /* The node that `name` denotes in a chain or a loss, or NULL after reporting why not. */
 static Node *resolve_node(Checker *c, const char *name, Loc loc) {
   Diag *d = c->sema.diag;
-  Sym *sym = find_sym(c->locals, c->nlocals, name);
+  Sym *sym = find_sym(&c->locals, name);
   if (!sym)
-    sym = find_sym(c->syms, c->nsyms, name);
+    sym = find_sym(&c->model, name);
   if (!sym) {
-    const char **cands = arena_alloc(c->sema.arena, sizeof *cands * (size_t)(c->nsyms + c->nlocals + 1));
+    const char **cands = arena_alloc(c->sema.arena, sizeof *cands * (size_t)(c->model.n + c->locals.n + 1));
     int n = 0;
-    for (int i = 0; i < c->nlocals; i++)
-      cands[n++] = c->locals[i].name;
-    for (int i = 0; i < c->nsyms; i++)
-      if (c->syms[i].kind == SYM_INPUT || c->syms[i].kind == SYM_SHARED)
-        cands[n++] = c->syms[i].name;
+    for (int i = 0; i < c->locals.n; i++)
+      cands[n++] = c->locals.items[i].name;
+    for (int i = 0; i < c->model.n; i++)
+      if (c->model.items[i].kind == SYM_INPUT || c->model.items[i].kind == SYM_SHARED)
+        cands[n++] = c->model.items[i].name;
     const OpInfo *op = find_op(name, ~0u);
     if (op && op->kind == KIND_LAYER)
       error_at(d, loc, "unknown name '%s'; a chain starts with a node name or a merge, and '%s' is a layer",
@@ -472,6 +508,16 @@ static Node *new_node(Checker *c, NodeKind kind, const char *name, Loc loc) {
   return n;
 }
 
+/* A node's own copy of its bound arguments, one per entry of op->args. */
+static Bound *keep_args(Checker *c, const OpInfo *op, const Bound *args) {
+  size_t n = 0;
+  while (op->args[n].name)
+    n++;
+  Bound *copy = arena_alloc(c->sema.arena, sizeof *copy * (n + 1));
+  memcpy(copy, args, sizeof *copy * n);
+  return copy;
+}
+
 static Node *build_merge(Checker *c, const Call *call, const OpInfo *op, const char *block) {
   Bound args[MAX_ARGS];
   bool ok = bind_args(c, call, op, args);
@@ -500,7 +546,7 @@ static Node *build_merge(Checker *c, const Call *call, const OpInfo *op, const c
   node->block = block;
   node->inputs = inputs;
   node->ninputs = n;
-  memcpy(node->args, args, sizeof args);
+  node->args = keep_args(c, op, args);
   return op->rule(&c->sema, node) ? node : NULL;
 }
 
@@ -542,7 +588,7 @@ static Node *build_chain(Checker *c, const Chain *ch, const char *block) {
     n->inputs = arena_alloc(c->sema.arena, sizeof *n->inputs);
     n->inputs[0] = cur;
     n->ninputs = 1;
-    memcpy(n->args, args, sizeof args);
+    n->args = keep_args(c, op, args);
     ok = op->rule(&c->sema, n);
     cur = n;
   }
@@ -713,7 +759,7 @@ static void check_loss(Checker *c, Task *task, Decl *loss_decl, Decl *metrics_de
   task->loss = (OpId)(op - op_table);
   const Value *ov = task->loss_args[0].value, *tv = task->loss_args[1].value;
   Node *out = resolve_node(c, ov->name, ov->loc);
-  Sym *ts = find_sym(c->syms, c->nsyms, tv->name);
+  Sym *ts = find_sym(&c->model, tv->name);
   Target *t = NULL;
   if (!ts || ts->kind != SYM_TARGET) {
     const char *cands[64];
@@ -805,28 +851,28 @@ static void check_task(Checker *c, Decl *decl, int index) {
   task->loc = decl->name_loc;
   task->weight = 1;
   c->task = index;
-  c->nlocals = 0;
+  scope_clear(&c->locals);
   for (Decl *b = decl->body; b; b = b->next) {
     if (b->kind != DECL_NODE)
       continue;
-    Sym *model_sym = find_sym(c->syms, c->nsyms, b->name);
+    Sym *model_sym = find_sym(&c->model, b->name);
     if (model_sym) {
       error_at(d, b->name_loc, "local node '%s' shadows the %s '%s'", b->name,
                sym_kind_names[model_sym->kind], b->name);
       note_at(d, model_sym->loc, "'%s' is defined here", b->name);
       continue;
     }
-    declare(c, &c->locals, &c->nlocals, &c->caplocals,
+    declare(c, &c->locals,
             (Sym){.name = b->name, .kind = SYM_LOCAL, .loc = b->name_loc, .task = index});
   }
   Decl *loss = NULL, *metrics = NULL;
   for (Decl *b = decl->body; b; b = b->next) {
     switch (b->kind) {
     case DECL_TARGET:
-      check_target(c, b, own_sym(c->syms, c->nsyms, b));
+      check_target(c, b, own_sym(&c->model, b));
       break;
     case DECL_NODE:
-      define_chain(c, own_sym(c->locals, c->nlocals, b), b, arena_printf(a, "%s.%s", decl->name, b->name));
+      define_chain(c, own_sym(&c->locals, b), b, arena_printf(a, "%s.%s", decl->name, b->name));
       break;
     case DECL_LOSS:
       first_of(c, &loss, b, "the loss of this task");
@@ -845,14 +891,14 @@ static void check_task(Checker *c, Decl *decl, int index) {
     for (int i = 0; i < c->ntargets; i++) /* no "never used" on top of this error */
       c->targets[i].used |= c->targets[i].task == index;
   }
-  for (int i = 0; i < c->nlocals; i++)
-    if (!c->locals[i].used && !c->locals[i].failed)
-      warn_at(d, c->locals[i].loc, "node '%s' of task '%s' is never used", c->locals[i].name, decl->name);
+  for (int i = 0; i < c->locals.n; i++)
+    if (!c->locals.items[i].used && !c->locals.items[i].failed)
+      warn_at(d, c->locals.items[i].loc, "node '%s' of task '%s' is never used", c->locals.items[i].name, decl->name);
   c->task = -1;
 }
 
 static int find_task(Checker *c, const char *name, Loc loc, const char *where) {
-  Sym *sym = find_sym(c->syms, c->nsyms, name);
+  Sym *sym = find_sym(&c->model, name);
   if (sym && sym->kind == SYM_TASK)
     return sym->index;
   Diag *d = c->sema.diag;
@@ -970,7 +1016,7 @@ Checked *check_model(Arena *a, Diag *d, Model *m) {
   for (Decl *decl = m->decls; decl; decl = decl->next) {
     if (decl->kind == DECL_INPUT || decl->kind == DECL_SHARED || decl->kind == DECL_TASK) {
       SymKind kind = decl->kind == DECL_INPUT ? SYM_INPUT : decl->kind == DECL_SHARED ? SYM_SHARED : SYM_TASK;
-      Sym *sym = declare(&c, &c.syms, &c.nsyms, &c.capsyms, (Sym){.name = decl->name, .kind = kind,
+      Sym *sym = declare(&c, &c.model, (Sym){.name = decl->name, .kind = kind,
                                                                   .loc = decl->name_loc});
       if (sym && kind == SYM_TASK)
         sym->index = out->ntasks;
@@ -978,7 +1024,7 @@ Checked *check_model(Arena *a, Diag *d, Model *m) {
     if (decl->kind == DECL_TASK) {
       for (Decl *b = decl->body; b; b = b->next)
         if (b->kind == DECL_TARGET)
-          declare(&c, &c.syms, &c.nsyms, &c.capsyms, (Sym){.name = b->name, .kind = SYM_TARGET,
+          declare(&c, &c.model, (Sym){.name = b->name, .kind = SYM_TARGET,
                                                           .loc = b->name_loc, .task = out->ntasks});
       out->ntasks++;
     }
@@ -989,7 +1035,7 @@ Checked *check_model(Arena *a, Diag *d, Model *m) {
 
   int task = 0;
   for (Decl *decl = m->decls; decl && !diag_full(d); decl = decl->next) {
-    Sym *sym = own_sym(c.syms, c.nsyms, decl);
+    Sym *sym = own_sym(&c.model, decl);
     switch (decl->kind) {
     case DECL_INPUT:
       check_input(&c, decl, sym);
@@ -1015,8 +1061,8 @@ Checked *check_model(Arena *a, Diag *d, Model *m) {
   check_objective(&c, c.setting[DECL_OBJECTIVE]);
   check_settings(&c);
 
-  for (int i = 0; i < c.nsyms; i++) {
-    Sym *s = &c.syms[i];
+  for (int i = 0; i < c.model.n; i++) {
+    Sym *s = &c.model.items[i];
     if (s->used || s->failed)
       continue;
     if (s->kind == SYM_INPUT || s->kind == SYM_SHARED)

@@ -325,8 +325,8 @@ static int yylex(YYSTYPE *lval, YYLTYPE *lloc, yyscan_t scanner, ParseCtx *ctx) 
 }
 
 static void yyerror(YYLTYPE *loc, yyscan_t scanner, ParseCtx *ctx, const char *msg) {
-  (void)scanner;
-  error_at(ctx->diag, *loc, "%s", msg);
+  (void)scanner; /* Bison calls this only when its stack is full */
+  error_at(ctx->diag, *loc, "%s", strcmp(msg, "memory exhausted") ? msg : "the input nests too deeply");
 }
 
 /* How a syntax error names an expected token: 'input', ';', '->', a name, end of file. */

@@ -92,7 +92,11 @@ has err.txt "error: input 'unused' is never used \[-Werror\]" "-Werror: message"
 head -c 1048576 /dev/urandom > random.mtl
 awk 'BEGIN { srand(7); split("model input shared task target loss { } ( ) [ ] , ; : = -> * + . - x y conv2d dense 3 0.5 1e-3 f32 class", t, " ");
              for (n = 0; n < 1048576; ) { w = t[int(rand() * 30) + 1]; printf "%s ", w; n += length(w) + 1 } }' > tokens.mtl
-for f in random.mtl tokens.mtl; do
+# Big but well-formed: 50 000 inputs (50 000 warnings and no task), 100 000 layers in one chain.
+awk 'BEGIN { print "model m {"; for (i = 0; i < 50000; i++) print "input a" i " : f32[1];"; print "}" }' > inputs.mtl
+awk 'BEGIN { printf "model m { input x : f32[4]; task t { target y : f32[4]; o = x"
+             for (i = 0; i < 100000; i++) printf " -> relu"; print "; loss = mse(o, y); } objective = t + u; }" }' > layers.mtl
+for f in random.mtl tokens.mtl inputs.mtl layers.mtl; do
   start=$(date +%s%N)
   expect 1 "$f: exit 1" -- timeout 10 "$mtlc" --check "$f"
   ms=$((($(date +%s%N) - start) / 1000000))
