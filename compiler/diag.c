@@ -152,7 +152,9 @@ static int edit_distance(const char *a, const char *b, int cap) {
 
 const char *closest_name(const char *name, const char *const *candidates, int n) {
   int len = (int)strlen(name);
-  int cap = len < 3 ? 1 : (len + 2) / 3;
+  if (len <= 2) /* every short name is one edit from another: no guess is better than a wild one */
+    return NULL;
+  int cap = (len + 2) / 3;
   const char *best = NULL;
   int best_d = cap + 1;
   for (int i = 0; i < n; i++) {

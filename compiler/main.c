@@ -315,8 +315,14 @@ int main(int argc, char **argv) {
   Checked *checked = model && !diag.errors ? check_model(arena, &diag, model) : NULL;
 
   rc = 0;
-  if (diag.errors) {
+  if (diag.warnings && diag.errors)
+    fprintf(stderr, "%d warning%s and %d error%s generated.\n", diag.warnings, diag.warnings == 1 ? "" : "s",
+            diag.errors, diag.errors == 1 ? "" : "s");
+  else if (diag.warnings)
+    fprintf(stderr, "%d warning%s generated.\n", diag.warnings, diag.warnings == 1 ? "" : "s");
+  else if (diag.errors)
     fprintf(stderr, "%d error%s generated.\n", diag.errors, diag.errors == 1 ? "" : "s");
+  if (diag.errors) {
     rc = 1;
   } else if (o.check) {
     rc = 0;

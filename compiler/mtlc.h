@@ -203,6 +203,8 @@ typedef struct ParseCtx {
   Loc comment;          /* start of the open block comment */
   Loc cur_loc, prev_loc; /* the last two tokens, for syntax errors */
   char cur_text[40], prev_text[40];
+  int cur_tok, prev_tok;  /* their token codes */
+  bool quiet_eof;         /* the scanner has said why the input ends */
 } ParseCtx;
 
 /* The flex scanner's name: `yylex` is the parser's wrapper around it (mtl.y). */
@@ -311,6 +313,7 @@ struct Node {
   OpId op_id;
   const char *name;     /* "image", "trunk.0", "cls.out.1", "seg.up.concat" */
   const char *key;      /* prefix of the §5 parameter keys: "trunk.0" */
+  const char *label;    /* the name a chain gave it ("trunk"), or NULL: see node_label() */
   Loc loc;              /* the call in the source */
   Node **inputs;
   int ninputs;
@@ -383,6 +386,7 @@ bool set_elems(Sema *s, Node *n, Shape sh); /* sets n->shape; false if too large
 bool add_param(Sema *s, Node *n, const char *name, Shape sh, bool trainable);
 /* The bound argument `name` of the node's op. */
 const Bound *node_arg(const Node *n, const char *name);
+const char *node_label(const Node *n); /* the user's name for it: "trunk", else "trunk.3" */
 const char *shape_str(Arena *a, Shape sh); /* "[3, 32, 32]" */
 int64_t shape_elems(Shape sh);
 Shape shape_of(int rank, ...);

@@ -44,11 +44,16 @@ static int64_t window_out(int64_t in, int k, int stride, int pad, int dilation) 
   return (in + 2 * (int64_t)pad - (int64_t)dilation * (k - 1) - 1) / stride + 1;
 }
 
-static bool window_fits(Sema *s, Node *n, const int64_t out[2], const int k[2], const char *what) {
+static bool window_fits(Sema *s, Node *n, const int64_t out[2], const int k[2], const int dil[2],
+                        const char *what) {
   if (out[0] >= 1 && out[1] >= 1)
     return true;
-  node_error(s, n, "%s: the %s [%d, %d] does not fit in the input %s", n->op->name, what, k[0], k[1],
-             shape_str(s->arena, *in_shape(n, 0)));
+  const char *dilated = dil[0] == 1 && dil[1] == 1
+                            ? ""
+                            : arena_printf(s->arena, " (dilated to [%lld, %lld])", (long long)dil[0] * (k[0] - 1) + 1,
+                                           (long long)dil[1] * (k[1] - 1) + 1);
+  node_error(s, n, "%s: the %s [%d, %d]%s does not fit in the input %s", n->op->name, what, k[0], k[1],
+             dilated, shape_str(s->arena, *in_shape(n, 0)));
   return false;
 }
 
@@ -71,7 +76,7 @@ static bool shape_conv2d(Sema *s, Node *n) {
     int64_t h = in.dim[a + 1];
     out[a] = pad->same ? (h + st[a] - 1) / st[a] : window_out(h, k[a], st[a], pad->pair[a], dil[a]);
   }
-  if (!window_fits(s, n, out, k, "kernel"))
+  if (!window_fits(s, n, out, k, dil, "kernel"))
     return false;
   Shape sh = shape_of(3, c, (int)out[0], (int)out[1]);
   int64_t per_out = (int64_t)in.dim[0] / groups * k[0] * k[1];
@@ -125,7 +130,7 @@ static bool shape_pool2d(Sema *s, Node *n) {
     }
     out[a] = window_out(in.dim[a + 1], k[a], st[a], pad[a], 1);
   }
-  if (!window_fits(s, n, out, k, "window"))
+  if (!window_fits(s, n, out, k, (const int[2]){1, 1}, "window"))
     return false;
   Shape sh = shape_of(3, in.dim[0], (int)out[0], (int)out[1]);
   n->flops = mul(shape_elems(sh), (int64_t)k[0] * k[1]);
@@ -167,6 +172,9 @@ static bool shape_reshape(Sema *s, Node *n) {
   for (int i = 0; i < b->nints; i++) {
     if (b->ints[i] == -1 && infer < 0) {
       infer = i;
+    } else if (b->ints[i] == -1) {
+      node_error(s, n, "reshape: at most one dimension may be -1");
+      return false;
     } else if (b->ints[i] < 1) {
       node_error(s, n, "reshape: dimension %lld is invalid (each must be >= 1, one may be -1)",
                  b->ints[i]);
@@ -246,7 +254,7 @@ static bool shape_concat(Sema *s, Node *n) {
       ok = a == axis || sh->dim[a] == out.dim[a];
     if (!ok) {
       node_error(s, n, "concat: '%s' is %s but '%s' is %s; they must agree except on axis %d",
-                 n->inputs[0]->name, shape_str(s->arena, out), n->inputs[i]->name,
+                 node_label(n->inputs[0]), shape_str(s->arena, out), node_label(n->inputs[i]),
                  shape_str(s->arena, *sh), axis);
       return false;
     }
@@ -265,8 +273,8 @@ static bool shape_add(Sema *s, Node *n) {
   for (int i = 1; i < n->ninputs; i++) {
     const Shape *b = in_shape(n, i);
     if (b->rank != a->rank || memcmp(a->dim, b->dim, sizeof(int) * (size_t)a->rank)) {
-      node_error(s, n, "add: '%s' is %s but '%s' is %s; the shapes must be equal", n->inputs[0]->name,
-                 shape_str(s->arena, *a), n->inputs[i]->name, shape_str(s->arena, *b));
+      node_error(s, n, "add: '%s' is %s but '%s' is %s; the shapes must be equal", node_label(n->inputs[0]),
+                 shape_str(s->arena, *a), node_label(n->inputs[i]), shape_str(s->arena, *b));
       return false;
     }
   }

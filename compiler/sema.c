@@ -23,10 +23,16 @@ typedef struct Sym {
   bool defined;  /* reached in source order */
   bool failed;   /* its definition had an error: uses stay silent */
   bool used;
+  bool conflicted; /* redefined or shadowing: its uses stay silent */
   Node *node;    /* input, shared block, local node */
   int index;     /* task index (SYM_TASK), target index (SYM_TARGET) */
   int task;      /* owning task: targets and local nodes */
 } Sym;
+
+typedef struct Pending {
+  Loc loc;
+  const char *msg;
+} Pending;
 
 /* Symbols in declaration order, with a hash index over their names. */
 typedef struct Scope {
@@ -48,6 +54,9 @@ typedef struct Checker {
   Target *targets;
   int ntargets, captargets;
   Decl *setting[DECL_CLIP_NORM + 1]; /* first declaration of each setting */
+  const Model *model_ast; /* for "'h' is local to task 'a'" */
+  Pending *warnings;    /* "never used", printed at the end in source order */
+  int nwarnings, capwarnings;
 } Checker;
 
 static const char *const sym_kind_names[] = {"input", "shared block", "task", "target", "node"};
@@ -130,6 +139,8 @@ const Bound *node_arg(const Node *n, const char *name) {
   abort();
 }
 
+const char *node_label(const Node *n) { return n->label ? n->label : n->name; }
+
 /* ---- names ---- */
 
 static unsigned hash_name(const char *s) {
@@ -162,23 +173,32 @@ static void scope_clear(Scope *sc) {
   sc->n = 0;
 }
 
-/* The symbol that `decl` declared: NULL when it was a redefinition (already reported). */
-static Sym *own_sym(const Scope *sc, const Decl *decl) {
+/* The symbol that `decl` declared, or NULL after reporting it as a redefinition. */
+static Sym *owner(Checker *c, Scope *sc, const Decl *decl) {
   Sym *sym = decl->name ? find_sym(sc, decl->name) : NULL;
-  return sym && sym->loc.first_line == decl->name_loc.first_line &&
-                 sym->loc.first_column == decl->name_loc.first_column
-             ? sym
-             : NULL;
+  if (!sym || (sym->loc.first_line == decl->name_loc.first_line &&
+               sym->loc.first_column == decl->name_loc.first_column))
+    return sym;
+  error_at(c->sema.diag, decl->name_loc, "redefinition of '%s'", decl->name);
+  note_at(c->sema.diag, sym->loc, "'%s' is first defined here as %s %s", decl->name,
+          sym->kind == SYM_INPUT ? "an" : "a", sym_kind_names[sym->kind]);
+  sym->conflicted = true;
+  return NULL;
+}
+
+static void warn_later(Checker *c, Loc loc, const char *msg) {
+  VEC_PUSH(c->sema.arena, c->warnings, c->nwarnings, c->capwarnings, ((Pending){loc, msg}));
+}
+
+static int loc_cmp(const void *a, const void *b) {
+  const Loc *x = &((const Pending *)a)->loc, *y = &((const Pending *)b)->loc;
+  return x->first_line != y->first_line ? (x->first_line > y->first_line) - (x->first_line < y->first_line)
+                                        : (x->first_column > y->first_column) - (x->first_column < y->first_column);
 }
 
 static Sym *declare(Checker *c, Scope *sc, Sym sym) {
-  Sym *prev = find_sym(sc, sym.name);
-  if (prev) {
-    error_at(c->sema.diag, sym.loc, "redefinition of '%s'", sym.name);
-    note_at(c->sema.diag, prev->loc, "'%s' is first defined here as %s %s", sym.name,
-            prev->kind == SYM_INPUT ? "an" : "a", sym_kind_names[prev->kind]);
-    return NULL;
-  }
+  if (find_sym(sc, sym.name))
+    return NULL; /* reported in source order by owner() */
   if (2 * (sc->n + 1) > sc->nslots) { /* grow the index and put every name back */
     sc->nslots = sc->nslots ? 2 * sc->nslots : 16;
     sc->slots = arena_alloc(c->sema.arena, sizeof *sc->slots * (size_t)sc->nslots);
@@ -203,6 +223,13 @@ static Node *resolve_node(Checker *c, const char *name, Loc loc) {
   if (!sym)
     sym = find_sym(&c->model, name);
   if (!sym) {
+    for (const Decl *t = c->model_ast->decls; t; t = t->next)
+      for (const Decl *b = t->kind == DECL_TASK ? t->body : NULL; b; b = b->next)
+        if (b->kind == DECL_NODE && !strcmp(b->name, name)) {
+          error_at(d, loc, "'%s' is local to task '%s'; share it with a shared block", name, t->name);
+          note_at(d, b->name_loc, "'%s' is defined here", name);
+          return NULL;
+        }
     const char **cands = arena_alloc(c->sema.arena, sizeof *cands * (size_t)(c->model.n + c->locals.n + 1));
     int n = 0;
     for (int i = 0; i < c->locals.n; i++)
@@ -219,6 +246,8 @@ static Node *resolve_node(Checker *c, const char *name, Loc loc) {
     return NULL;
   }
   sym->used = true;
+  if (sym->conflicted)
+    return NULL;
   switch (sym->kind) {
   case SYM_TARGET:
     error_at(d, loc, "'%s' is a target; a chain cannot read a target", name);
@@ -454,7 +483,8 @@ static bool bind_args(Checker *c, const Call *call, const OpInfo *op, Bound *out
     ArgCtx x = {c, op, &op->args[slot]};
     ok &= convert(&x, arg->value, b);
   }
-  for (int i = 0; i < nspec; i++) {
+  bool clean = ok; /* after another error, "missing" is likely its echo */
+  for (int i = 0; clean && i < nspec; i++) {
     const ArgSpec *sp = &op->args[i];
     if (sp->required && !out[i].given) {
       if (i == variadic)
@@ -602,6 +632,8 @@ static void define_chain(Checker *c, Sym *sym, const Decl *decl, const char *blo
   c->defining = decl->name;
   Node *n = build_chain(c, &decl->chain, block);
   c->defining = NULL;
+  if (n && !n->label)
+    n->label = decl->name;
   if (sym) {
     sym->defined = true;
     sym->node = n;
@@ -749,6 +781,11 @@ static void check_loss(Checker *c, Task *task, Decl *loss_decl, Decl *metrics_de
   Diag *d = c->sema.diag;
   Arena *a = c->sema.arena;
   const Call *call = loss_decl->call;
+  for (const Arg *arg = call->args; arg; arg = arg->next) { /* whatever follows, they are used */
+    Sym *l = arg->value->kind == VAL_IDENT ? find_sym(&c->locals, arg->value->name) : NULL;
+    if (l)
+      l->used = true;
+  }
   const OpInfo *op = lookup_op(c, call, KIND_LOSS);
   if (!op || !bind_args(c, call, op, task->loss_args)) {
     for (int i = 0; i < c->ntargets; i++) /* no "never used" on top of this error */
@@ -758,8 +795,18 @@ static void check_loss(Checker *c, Task *task, Decl *loss_decl, Decl *metrics_de
   }
   task->loss = (OpId)(op - op_table);
   const Value *ov = task->loss_args[0].value, *tv = task->loss_args[1].value;
-  Node *out = resolve_node(c, ov->name, ov->loc);
-  Sym *ts = find_sym(&c->model, tv->name);
+  Sym *os = find_sym(&c->model, ov->name);
+  Node *out = NULL;
+  if (os && os->kind == SYM_TARGET && os->defined && !os->failed)
+    c->targets[os->index].used = true;
+  if (os && os->kind == SYM_TARGET)
+    error_at(d, ov->loc, "%s: '%s' is a target, but the first argument is the task's output: "
+             "%s(output, target)", op->name, ov->name, op->name);
+  else
+    out = resolve_node(c, ov->name, ov->loc);
+  Sym *ts = find_sym(&c->locals, tv->name);
+  if (!ts)
+    ts = find_sym(&c->model, tv->name);
   Target *t = NULL;
   if (!ts || ts->kind != SYM_TARGET) {
     const char *cands[64];
@@ -824,8 +871,8 @@ static void check_metrics(Checker *c, Task *task, Decl *metrics_decl, const Targ
     if (dup) {
       error_at(d, m->loc, "metric '%s' is listed twice", m->name);
     } else if (!metric_applies((OpId)(mop - op_table), task->loss, t)) {
-      error_at(d, m->loc, "metric '%s' does not apply to a %s loss on %s", m->name,
-               op_table[task->loss].name, target_type_str(a, t));
+      error_at(d, m->loc, "metric '%s' does not apply to %s on %s", m->name, op_table[task->loss].name,
+               target_type_str(a, t));
     } else if (task->nmetrics < (int)(sizeof task->metrics / sizeof *task->metrics)) {
       task->metrics[task->nmetrics++] = mop->name;
     }
@@ -833,9 +880,9 @@ static void check_metrics(Checker *c, Task *task, Decl *metrics_decl, const Targ
 }
 
 /* The first of a kind of declaration in a scope; later ones are errors. */
-static bool first_of(Checker *c, Decl **slot, Decl *decl, const char *what) {
+static bool first_of(Checker *c, Decl **slot, Decl *decl, const char *msg) {
   if (*slot) {
-    error_at(c->sema.diag, decl->loc, "%s is already set", what);
+    error_at(c->sema.diag, decl->loc, "%s", msg);
     note_at(c->sema.diag, (*slot)->loc, "first set here");
     return false;
   }
@@ -852,33 +899,34 @@ static void check_task(Checker *c, Decl *decl, int index) {
   task->weight = 1;
   c->task = index;
   scope_clear(&c->locals);
-  for (Decl *b = decl->body; b; b = b->next) {
-    if (b->kind != DECL_NODE)
-      continue;
-    Sym *model_sym = find_sym(&c->model, b->name);
-    if (model_sym) {
-      error_at(d, b->name_loc, "local node '%s' shadows the %s '%s'", b->name,
-               sym_kind_names[model_sym->kind], b->name);
-      note_at(d, model_sym->loc, "'%s' is defined here", b->name);
-      continue;
-    }
-    declare(c, &c->locals,
-            (Sym){.name = b->name, .kind = SYM_LOCAL, .loc = b->name_loc, .task = index});
-  }
+  for (Decl *b = decl->body; b; b = b->next)
+    if (b->kind == DECL_NODE)
+      declare(c, &c->locals, (Sym){.name = b->name, .kind = SYM_LOCAL, .loc = b->name_loc, .task = index,
+                                   .conflicted = find_sym(&c->model, b->name) != NULL});
   Decl *loss = NULL, *metrics = NULL;
   for (Decl *b = decl->body; b; b = b->next) {
     switch (b->kind) {
     case DECL_TARGET:
-      check_target(c, b, own_sym(&c->model, b));
+      check_target(c, b, owner(c, &c->model, b));
       break;
-    case DECL_NODE:
-      define_chain(c, own_sym(&c->locals, b), b, arena_printf(a, "%s.%s", decl->name, b->name));
+    case DECL_NODE: {
+      Sym *model_sym = find_sym(&c->model, b->name), *sym = NULL;
+      if (model_sym) {
+        model_sym->used = true; /* its uses in this task were meant for the local */
+        error_at(d, b->name_loc, "local node '%s' shadows the %s '%s'", b->name,
+                 sym_kind_names[model_sym->kind], b->name);
+        note_at(d, model_sym->loc, "'%s' is defined here", b->name);
+      } else {
+        sym = owner(c, &c->locals, b);
+      }
+      define_chain(c, sym, b, arena_printf(a, "%s.%s", decl->name, b->name));
       break;
+    }
     case DECL_LOSS:
-      first_of(c, &loss, b, "the loss of this task");
+      first_of(c, &loss, b, "this task already has a loss");
       break;
     case DECL_METRICS:
-      first_of(c, &metrics, b, "the metrics of this task");
+      first_of(c, &metrics, b, "this task already lists its metrics");
       break;
     default:
       break;
@@ -891,9 +939,11 @@ static void check_task(Checker *c, Decl *decl, int index) {
     for (int i = 0; i < c->ntargets; i++) /* no "never used" on top of this error */
       c->targets[i].used |= c->targets[i].task == index;
   }
-  for (int i = 0; i < c->locals.n; i++)
-    if (!c->locals.items[i].used && !c->locals.items[i].failed)
-      warn_at(d, c->locals.items[i].loc, "node '%s' of task '%s' is never used", c->locals.items[i].name, decl->name);
+  for (int i = 0; i < c->locals.n; i++) {
+    const Sym *l = &c->locals.items[i];
+    if (!l->used && !l->failed && !l->conflicted)
+      warn_later(c, l->loc, arena_printf(a, "node '%s' of task '%s' is never used", l->name, decl->name));
+  }
   c->task = -1;
 }
 
@@ -1007,7 +1057,7 @@ static void check_settings(Checker *c) {
 }
 
 Checked *check_model(Arena *a, Diag *d, Model *m) {
-  Checker c = {.sema = {a, d}, .task = -1};
+  Checker c = {.sema = {a, d}, .task = -1, .model_ast = m};
   Checked *out = c.out = arena_alloc(a, sizeof *out);
   out->name = m->name;
 
@@ -1035,7 +1085,7 @@ Checked *check_model(Arena *a, Diag *d, Model *m) {
 
   int task = 0;
   for (Decl *decl = m->decls; decl && !diag_full(d); decl = decl->next) {
-    Sym *sym = own_sym(&c.model, decl);
+    Sym *sym = decl->kind <= DECL_TASK ? owner(&c, &c.model, decl) : NULL;
     switch (decl->kind) {
     case DECL_INPUT:
       check_input(&c, decl, sym);
@@ -1050,9 +1100,9 @@ Checked *check_model(Arena *a, Diag *d, Model *m) {
       break;
     default: {
       static const char *const what[] = {
-          [DECL_OBJECTIVE] = "the objective", [DECL_OPTIMIZER] = "the optimizer",
-          [DECL_SCHEDULE] = "the schedule", [DECL_BATCH] = "batch", [DECL_SEED] = "seed",
-          [DECL_CLIP_NORM] = "clip_norm"};
+          [DECL_OBJECTIVE] = "the objective is already set", [DECL_OPTIMIZER] = "the optimizer is already set",
+          [DECL_SCHEDULE] = "the schedule is already set", [DECL_BATCH] = "batch is already set",
+          [DECL_SEED] = "seed is already set", [DECL_CLIP_NORM] = "clip_norm is already set"};
       first_of(&c, &c.setting[decl->kind], decl, what[decl->kind]);
       break;
     }
@@ -1063,13 +1113,18 @@ Checked *check_model(Arena *a, Diag *d, Model *m) {
 
   for (int i = 0; i < c.model.n; i++) {
     Sym *s = &c.model.items[i];
-    if (s->used || s->failed)
+    if (s->used || s->failed || s->conflicted)
       continue;
     if (s->kind == SYM_INPUT || s->kind == SYM_SHARED)
-      warn_at(d, s->loc, "%s '%s' is never used", sym_kind_names[s->kind], s->name);
+      warn_later(&c, s->loc, arena_printf(a, "%s '%s' is never used", sym_kind_names[s->kind], s->name));
     else if (s->kind == SYM_TARGET && s->defined && !c.targets[s->index].used)
-      warn_at(d, s->loc, "target '%s' is never used by the loss", s->name);
+      warn_later(&c, s->loc, arena_printf(a, "target '%s' is never used by the loss", s->name));
   }
+  /* After an error, most "never used" would only echo it (the misspelt use of a name). */
+  if (c.nwarnings)
+    qsort(c.warnings, (size_t)c.nwarnings, sizeof *c.warnings, loc_cmp);
+  for (int i = 0; i < c.nwarnings && !d->errors; i++)
+    warn_at(d, c.warnings[i].loc, "%s", c.warnings[i].msg);
   out->nodes = c.nodes;
   out->nnodes = c.nnodes;
   out->targets = c.targets;

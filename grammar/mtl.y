@@ -91,11 +91,11 @@ decls:
   ;
 
 decl:
-  INPUT IDENT ':' type ';' {
+  INPUT IDENT ':' type semi {
       $$ = new_decl(ctx->arena, DECL_INPUT, @1);
       $$->name = $2; $$->name_loc = @2; $$->type = $4;
     }
-  | SHARED IDENT '=' chain ';' {
+  | SHARED IDENT '=' chain semi {
       $$ = new_decl(ctx->arena, DECL_SHARED, @1);
       $$->name = $2; $$->name_loc = @2; $$->chain = $4;
     }
@@ -103,19 +103,32 @@ decl:
       $$ = new_decl(ctx->arena, DECL_TASK, @1);
       $$->name = $2; $$->name_loc = @2; $$->body = $4.head;
     }
-  | OBJECTIVE '=' terms ';' {
+  | OBJECTIVE '=' terms semi {
       $$ = new_decl(ctx->arena, DECL_OBJECTIVE, @1); $$->terms = $3.head;
     }
-  | OBJECTIVE '=' call ';' {
+  | OBJECTIVE '=' call semi {
       $$ = new_decl(ctx->arena, DECL_OBJECTIVE, @1); $$->call = $3;
     }
-  | OPTIMIZER '=' layer ';' { $$ = new_decl(ctx->arena, DECL_OPTIMIZER, @1); $$->call = $3; }
-  | SCHEDULE '=' layer ';'  { $$ = new_decl(ctx->arena, DECL_SCHEDULE, @1); $$->call = $3; }
-  | BATCH '=' INT ';'       { $$ = new_decl(ctx->arena, DECL_BATCH, @1); $$->number = $3; }
-  | SEED '=' INT ';'        { $$ = new_decl(ctx->arena, DECL_SEED, @1); $$->number = $3; }
-  | CLIP_NORM '=' number ';' { $$ = new_decl(ctx->arena, DECL_CLIP_NORM, @1); $$->number = $3; }
+  | OPTIMIZER '=' layer semi { $$ = new_decl(ctx->arena, DECL_OPTIMIZER, @1); $$->call = $3; }
+  | SCHEDULE '=' layer semi  { $$ = new_decl(ctx->arena, DECL_SCHEDULE, @1); $$->call = $3; }
+  | BATCH '=' INT semi       { $$ = new_decl(ctx->arena, DECL_BATCH, @1); $$->number = $3; }
+  | SEED '=' INT semi        { $$ = new_decl(ctx->arena, DECL_SEED, @1); $$->number = $3; }
+  | CLIP_NORM '=' number semi { $$ = new_decl(ctx->arena, DECL_CLIP_NORM, @1); $$->number = $3; }
   | TASK IDENT '{' tdecls error '}' { $$ = NULL; yyerrok; } /* a task body that ends mid-statement */
+  /* An error after a declaration's start ends that declaration, so a missing ';' before
+   * the next one costs one message, not a skip into the next ';'. */
+  | INPUT IDENT ':' error   { $$ = NULL; }
+  | SHARED IDENT '=' error  { $$ = NULL; }
+  | OBJECTIVE '=' error     { $$ = NULL; }
+  | OPTIMIZER '=' error     { $$ = NULL; }
+  | SCHEDULE '=' error      { $$ = NULL; }
   | error ';'               { $$ = NULL; yyerrok; }
+  ;
+
+/* A missing ';' is reported once, and parsing goes on with the next declaration. */
+semi:
+  ';'
+  | error
   ;
 
 tdecls:
@@ -124,16 +137,20 @@ tdecls:
   ;
 
 tdecl:
-  TARGET IDENT ':' ttype ';' {
+  TARGET IDENT ':' ttype semi {
       $$ = new_decl(ctx->arena, DECL_TARGET, @1);
       $$->name = $2; $$->name_loc = @2; $$->type = $4;
     }
-  | IDENT '=' chain ';' {
+  | IDENT '=' chain semi {
       $$ = new_decl(ctx->arena, DECL_NODE, @1);
       $$->name = $1; $$->name_loc = @1; $$->chain = $3;
     }
-  | LOSS '=' call ';'            { $$ = new_decl(ctx->arena, DECL_LOSS, @1); $$->call = $3; }
-  | METRICS '=' metric_list ';'  { $$ = new_decl(ctx->arena, DECL_METRICS, @1); $$->metrics = $3.head; }
+  | LOSS '=' call semi            { $$ = new_decl(ctx->arena, DECL_LOSS, @1); $$->call = $3; }
+  | METRICS '=' metric_list semi  { $$ = new_decl(ctx->arena, DECL_METRICS, @1); $$->metrics = $3.head; }
+  | TARGET IDENT ':' error       { $$ = NULL; }
+  | IDENT '=' error              { $$ = NULL; }
+  | LOSS '=' error               { $$ = NULL; }
+  | METRICS '=' error            { $$ = NULL; }
   | error ';'                    { $$ = NULL; yyerrok; }
   ;
 
@@ -225,7 +242,11 @@ args:
   ;
 
 arg:
-  value {
+  TARGET '=' value { /* the loss argument named like the keyword */
+      $$ = arena_alloc(ctx->arena, sizeof *$$);
+      $$->name = "target"; $$->name_loc = @1; $$->value = $3; $$->loc = @$;
+    }
+  | value {
       $$ = arena_alloc(ctx->arena, sizeof *$$);
       $$->value = $1; $$->loc = @1;
     }
@@ -306,9 +327,11 @@ static int yylex(YYSTYPE *lval, YYLTYPE *lloc, yyscan_t scanner, ParseCtx *ctx) 
   if (diag_full(ctx->diag))
     return YYEOF;
   ctx->prev_loc = ctx->cur_loc;
+  ctx->prev_tok = ctx->cur_tok;
   memcpy(ctx->prev_text, ctx->cur_text, sizeof ctx->cur_text);
   int tok = mtl_scan(lval, lloc, scanner);
   ctx->cur_loc = *lloc;
+  ctx->cur_tok = tok;
   if (tok == YYEOF) {
     strcpy(ctx->cur_text, "end of file");
   } else {
@@ -343,31 +366,61 @@ static void quote_token(char *out, size_t size, yysymbol_kind_t k) {
   }
 }
 
+static bool is_keyword(yysymbol_kind_t k) { return k >= YYSYMBOL_MODEL && k <= YYSYMBOL_IGNORE; }
+
+static bool expects(const yysymbol_kind_t *expected, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (!strcmp(yysymbol_name(expected[i]), name))
+      return true;
+  return false;
+}
+
+/* Syntax errors, phrased for the mistakes people make: a misspelt or misused keyword, a
+ * missing ';' or '}', else what was expected. */
 static int yyreport_syntax_error(const yypcontext_t *yy, yyscan_t scanner, ParseCtx *ctx) {
   (void)scanner;
+  Diag *d = ctx->diag;
   yysymbol_kind_t expected[YYNTOKENS];
   int n = yypcontext_expected_tokens(yy, expected, YYNTOKENS);
   yysymbol_kind_t got = yypcontext_token(yy);
   Loc loc = *yypcontext_location(yy);
+  if (got == YYSYMBOL_YYEOF && ctx->quiet_eof)
+    return 0;
   char got_text[64];
   if (got == YYSYMBOL_YYEOF)
     snprintf(got_text, sizeof got_text, "end of file");
   else
     snprintf(got_text, sizeof got_text, "'%s'", ctx->cur_text);
 
-  /* A keyword misspelt where keywords are expected: "inptu" for "input". */
-  if (got == YYSYMBOL_IDENT) {
-    const char *keywords[YYNTOKENS];
-    int nk = 0;
-    for (int i = 0; i < n; i++) {
-      if (expected[i] >= YYSYMBOL_MODEL && expected[i] <= YYSYMBOL_IGNORE)
-        keywords[nk++] = yysymbol_name(expected[i]);
-    }
-    const char *guess = closest_name(ctx->cur_text, keywords, nk);
-    if (guess) {
-      error_at(ctx->diag, loc, "unexpected name %s; did you mean '%s'?", got_text, guess);
-      return 0;
-    }
+  const char *keywords[YYNTOKENS], *all_keywords[YYNTOKENS];
+  int nk = 0, nall = 0;
+  for (int i = 0; i < n; i++)
+    if (is_keyword(expected[i]))
+      keywords[nk++] = yysymbol_name(expected[i]);
+  for (int k = YYSYMBOL_MODEL; k <= YYSYMBOL_IGNORE; k++)
+    all_keywords[nall++] = yysymbol_name((yysymbol_kind_t)k);
+  const char *guess;
+  if (got == YYSYMBOL_IDENT && (guess = closest_name(ctx->cur_text, keywords, nk))) {
+    error_at(d, loc, "unexpected name %s; did you mean '%s'?", got_text, guess);
+    return 0;
+  }
+  if (got == YYSYMBOL_IDENT && ctx->prev_tok == IDENT &&
+      (guess = closest_name(ctx->prev_text, all_keywords, nall))) { /* "taget y : class(3);" */
+    error_at(d, ctx->prev_loc, "unexpected name '%s'; did you mean '%s'?", ctx->prev_text, guess);
+    return 0;
+  }
+  if (got >= YYSYMBOL_OBJECTIVE && got <= YYSYMBOL_CLIP_NORM && expects(expected, n, "'}'")) {
+    error_at(d, loc, "'%s' is set at model level, outside the tasks", ctx->cur_text);
+    return 0;
+  }
+  if (expects(expected, n, "'}'") && (got == YYSYMBOL_YYEOF || got == YYSYMBOL_TASK ||
+                                      got == YYSYMBOL_INPUT || got == YYSYMBOL_SHARED)) {
+    error_at(d, loc, "expected '}' %s%s", got == YYSYMBOL_YYEOF ? "at " : "before ", got_text);
+    return 0;
+  }
+  if (is_keyword(got) && expects(expected, n, "name")) {
+    error_at(d, loc, "'%s' is a keyword and cannot be used as a name", ctx->cur_text);
+    return 0;
   }
 
   char list[256] = "";
@@ -379,14 +432,15 @@ static int yyreport_syntax_error(const yypcontext_t *yy, yyscan_t scanner, Parse
     len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", sep, tok);
   }
   if (n == 0 || n > 4) {
-    error_at(ctx->diag, loc, "unexpected %s", got_text);
-  } else if (ctx->prev_loc.first_line > 0 && loc.first_line > ctx->prev_loc.last_line) {
-    /* The fix belongs at the end of the previous line: point there. */
+    error_at(d, loc, "unexpected %s", got_text);
+  } else if (expects(expected, n, "';'") && ctx->prev_loc.first_line > 0 &&
+             loc.first_line > ctx->prev_loc.last_line) {
+    /* The missing ';' belongs at the end of the previous line: point there. */
     Loc at = {ctx->prev_loc.last_line, ctx->prev_loc.last_column, ctx->prev_loc.last_line,
               ctx->prev_loc.last_column};
-    error_at(ctx->diag, at, "expected %s after '%s'", list, ctx->prev_text);
+    error_at(d, at, "expected %s after '%s'", list, ctx->prev_text);
   } else {
-    error_at(ctx->diag, loc, "expected %s before %s", list, got_text);
+    error_at(d, loc, "expected %s before %s", list, got_text);
   }
   return 0;
 }
