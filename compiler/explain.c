@@ -78,7 +78,7 @@ static void draw_op(FILE *out, const Node *n) {
 void emit_dot(FILE *out, const Checked *c) {
   Arena *a = arena_new();
   fprintf(out, "digraph \"%s\" {\n", c->name);
-  fputs("  rankdir=TB;\n  node [shape=box, style=\"rounded,filled\", fillcolor=white, "
+  fputs("  rankdir=TB;\n  graph [fontname=\"Helvetica\"];\n  node [shape=box, style=\"rounded,filled\", fillcolor=white, "
         "fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
         out);
   for (int i = 0; i < c->nnodes; i++) {
