@@ -93,6 +93,17 @@ int mtlrt_pool2d_shape_finish(mtlrt_pool2d_shape *s);
  * be replayed or resumed bit for bit and the backward pass regenerates the mask. */
 float mtlrt_uniform(uint64_t seed, uint64_t counter);
 
+/* The learning-rate schedules of spec §8. */
+typedef enum {
+  MTLRT_SCHEDULE_CONSTANT, /* lr */
+  MTLRT_SCHEDULE_STEP,     /* lr * b^floor(epoch / a): step(every = a, gamma = b) */
+  MTLRT_SCHEDULE_COSINE,   /* cosine(warmup = a): lr * (epoch + 1) / (a + 1) while epoch < a, then
+                              lr * (1 + cos(pi * (epoch - a) / (epochs - a))) / 2 */
+} mtlrt_schedule;
+
+/* The learning rate of epoch `epoch` (counted from 0) of `epochs`, from the base rate lr. */
+double mtlrt_schedule_lr(mtlrt_schedule kind, double lr, int epoch, int epochs, double a, double b);
+
 #define MTLRT_REAL float
 #define MTLRT_FN(name) mtlrt_##name##_f32
 #include "mtlrt_kernels.inc"
