@@ -24,6 +24,7 @@ typedef struct Options {
   bool check;
   bool no_main;
   bool werror;
+  bool f64;            /* --real double */
   EmitKind emit;
   int color;           /* -1 auto, 0 never, 1 always */
 } Options;
@@ -43,6 +44,8 @@ static const char usage[] =
     "  -MD              write a Makefile-style dependency file (FILE.d beside the output)\n"
     "  -MF FILE         write the dependency file to FILE (implies -MD)\n"
     "  --no-main        leave the trainer main() out (for embedding the model)\n"
+    "  --real TYPE      float (default) or double: the real type of the generated code\n"
+    "                   (double is for gradient checks)\n"
     "  -Werror          treat warnings as errors\n"
     "  -fdiagnostics-color[=WHEN]\n"
     "                   colour diagnostics: always, never or auto (default: auto, a terminal\n"
@@ -80,8 +83,8 @@ static const char *option_value(int argc, char **argv, int *i, const char *name,
 
 static int parse_options(int argc, char **argv, Options *o) {
   static const char *const known[] = {"-o", "--header", "--check", "--emit", "-MD", "-MF",
-                                      "--no-main", "-Werror", "-fdiagnostics-color", "--version",
-                                      "--help"};
+                                      "--no-main", "--real", "-Werror", "-fdiagnostics-color",
+                                      "--version", "--help"};
   static const char *const kinds[] = {"c", "header", "dot", "shapes"};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -121,6 +124,10 @@ static int parse_options(int argc, char **argv, Options *o) {
       if (!(v = option_value(argc, argv, &i, "--header", 8)) || !*v)
         return usage_error("--header needs a file name");
       o->header = v;
+    } else if (IS_OPT("--real")) {
+      if (!(v = option_value(argc, argv, &i, "--real", 6)) || (strcmp(v, "float") && strcmp(v, "double")))
+        return usage_error("--real needs a type: float or double");
+      o->f64 = !strcmp(v, "double");
     } else if (IS_OPT("--emit")) {
       if (!(v = option_value(argc, argv, &i, "--emit", 6)))
         return usage_error("--emit needs a kind: c, header, dot or shapes");
@@ -232,6 +239,14 @@ static bool out_commit(Out *o) {
   return ok;
 }
 
+static void out_discard(Out *o) {
+  if (o->f == stdout)
+    return;
+  fclose(o->f);
+  remove(o->tmp);
+  free(o->tmp);
+}
+
 /* A path as make reads it in a rule: spaces escaped, '$' doubled. */
 static void put_make_path(FILE *f, const char *p) {
   for (; *p; p++) {
@@ -269,6 +284,48 @@ static bool write_depfile(const Options *o) {
     ok = out_commit(&out);
   }
   free(derived);
+  return ok;
+}
+
+static const char *base_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
+
+/* The C file and its header (--emit c), or the header alone (--emit header). The header goes
+ * to --header, else beside a named C file (model.c -> model.h); with the C file on stdout
+ * and no --header, none is written and the C file includes "<model>.h". */
+static bool write_code(const Options *o, const Program *p, const char *src, Arena *a) {
+  const char *output = o->output ? o->output : "-";
+  const char *header = o->header;
+  if (o->emit == EMIT_HEADER) {
+    header = output;
+  } else if (!header && strcmp(output, "-")) {
+    size_t len = strlen(output);
+    bool dot_c = len > 2 && !strcmp(output + len - 2, ".c");
+    header = arena_printf(a, "%.*s.h", (int)(dot_c ? len - 2 : len), output);
+  }
+  EmitOptions eo = {
+      .source = strcmp(o->input, "-") ? o->input : "<stdin>",
+      .src = src,
+      .file_name = strcmp(output, "-") ? base_name(output) : arena_printf(a, "%s.c", p->c->name),
+      .header_name = header && strcmp(header, "-") ? base_name(header) : arena_printf(a, "%s.h", p->c->name),
+  };
+  Out h = {0}, c = {0};
+  if (header && !out_open(&h, header))
+    return false;
+  if (o->emit == EMIT_C && !out_open(&c, output)) {
+    if (header)
+      out_discard(&h);
+    return false;
+  }
+  if (header)
+    emit_header(h.f, p, &eo);
+  if (o->emit == EMIT_C)
+    emit_c(c.f, p, &eo);
+  bool ok = !header || out_commit(&h);
+  if (o->emit == EMIT_C)
+    ok = ok ? out_commit(&c) : (out_discard(&c), false);
   return ok;
 }
 
@@ -327,9 +384,15 @@ int main(int argc, char **argv) {
   } else if (o.check) {
     rc = 0;
   } else if (o.emit == EMIT_C || o.emit == EMIT_HEADER) {
-    fprintf(stderr, "mtlc: error: C code generation is not available in mtlc %s yet; "
-                    "use --check, --emit shapes or --emit dot\n", MTLC_VERSION);
-    rc = 2;
+    Program *program = lower(arena, checked, o.f64, &diag);
+    if (!program) {
+      fprintf(stderr, "%d error%s generated.\n", diag.errors, diag.errors == 1 ? "" : "s");
+      rc = 1;
+    } else {
+      autodiff(program);
+      memplan(program);
+      rc = write_code(&o, program, src, arena) ? 0 : 2;
+    }
   } else {
     Out out;
     if (!out_open(&out, o.output ? o.output : "-")) {
@@ -341,9 +404,9 @@ int main(int argc, char **argv) {
         emit_dot(out.f, checked);
       rc = out_commit(&out) ? 0 : 2;
     }
-    if (rc == 0 && o.depend && !write_depfile(&o))
-      rc = 2;
   }
+  if (rc == 0 && o.depend && !o.check && !write_depfile(&o))
+    rc = 2;
   arena_free(arena);
   free(src);
   return rc;

@@ -278,6 +278,7 @@ typedef struct OpInfo {
   CallKind kind;
   bool tier3;           /* parsed, then rejected as not supported yet */
   ShapeRule *rule;      /* layers and merges */
+  const struct OpGen *gen; /* layers and merges: code generation (opgen.c) */
   const ArgSpec *args;  /* terminated by a NULL name */
 } OpInfo;
 
@@ -309,6 +310,7 @@ typedef enum { NODE_INPUT, NODE_OP } NodeKind;
 
 struct Node {
   NodeKind kind;
+  int id;               /* its index in Checked.nodes */
   const OpInfo *op;     /* NODE_OP */
   OpId op_id;
   const char *name;     /* "image", "trunk.0", "cls.out.1", "seg.up.concat" */
@@ -346,6 +348,7 @@ typedef struct Task {
   Node *output;          /* first argument of the loss */
   Target *target;        /* second argument of the loss */
   OpId loss;
+  Loc loss_loc;          /* the loss call */
   Bound loss_args[MAX_ARGS];
   const char *metrics[8];
   int nmetrics;
@@ -362,6 +365,7 @@ typedef struct Checked {
   int ntargets;
   ObjectiveKind objective;
   OpId strategy;
+  Loc strategy_loc;
   Bound strategy_args[MAX_ARGS];
   OpId optimizer;
   Bound optimizer_args[MAX_ARGS];
@@ -395,5 +399,149 @@ Shape shape_of(int rank, ...);
 
 void emit_shapes(FILE *out, const Checked *c);
 void emit_dot(FILE *out, const Checked *c);
+
+/* ------------------------------------------------------------------- ir.c */
+
+/* A tensor of the generated code: an activation, a gradient, saved statistics, scratch,
+ * or one of the caller's arrays (inputs, targets). */
+typedef struct Buf Buf;
+struct Buf {
+  const char *name;   /* C identifier of its offset in the generated code: "trunk_0", "d_trunk_0" */
+  int64_t per_sample; /* elements per sample: the buffer holds batch * per_sample + fixed */
+  int64_t fixed;      /* elements independent of the batch (scratch, per-channel statistics) */
+  bool is_int;        /* int32 (maxpool's argmax): lives in the int arena */
+  const char *ext;    /* the caller's array: the C parameter name; not in an arena */
+  int64_t offset;     /* memplan.c: in elements, in its arena */
+  int first, last;    /* memplan.c: the instructions of the train step that use it */
+};
+
+typedef enum {
+  INS_FWD,   /* node's forward: y = op(x...) */
+  INS_LOSS,  /* task's loss and the gradient of its output: dst = dloss/dout */
+  INS_BWD,   /* node's backward: dx... and the parameter gradients from dy */
+  INS_ACCUM, /* dst += src: a second consumer's share of a gradient */
+} InsKind;
+
+typedef struct Ins {
+  InsKind kind;
+  const Node *node;  /* FWD, BWD */
+  Buf **x;           /* FWD, BWD: the forward inputs, node->ninputs of them */
+  Buf *y;            /* FWD, BWD: the forward output */
+  Buf *aux[2];       /* saved by the forward for the backward: statistics, argmax */
+  Buf *scratch;      /* used within the instruction only */
+  Buf *dy;           /* BWD: the output's gradient */
+  Buf **dx;          /* BWD: each input's gradient, NULL where none is needed */
+  bool param_grads;  /* BWD: the node's trainable parameters get gradients */
+  int task;          /* LOSS */
+  Buf *src, *dst;    /* ACCUM; LOSS: src = output, dst = its gradient */
+  int64_t counter;   /* FWD, BWD of dropout: the first random-number counter of its mask */
+} Ins;
+
+/* Where a parameter lives in the model struct. */
+typedef enum {
+  SLOT_PARAM,  /* trainable: param[], grad[] and the optimizer state */
+  SLOT_BUFFER, /* running statistics: buffer[] */
+  SLOT_COUNT,  /* num_batches_tracked: count[] (int64) */
+} SlotKind;
+
+typedef struct Slot {
+  const char *key;    /* the §5 name: "trunk.0.weight" */
+  const char *cname;  /* its offset's C identifier: "trunk_0_weight" */
+  Shape shape;
+  SlotKind kind;
+  int64_t offset;     /* in its array */
+  const Node *node;   /* NULL for the objective's parameters */
+  int index;          /* which parameter of the node */
+} Slot;
+
+typedef struct Program {
+  const Checked *c;
+  Arena *arena;
+  bool f64;             /* --real double */
+  Ins *ins;             /* forward [0, nfwd), then the losses, then the backward */
+  int nins, capins, nfwd, nloss;
+  Buf **bufs;
+  int nbufs, capbufs;
+  Buf **value;          /* per node (by index in c->nodes): its forward value */
+  Buf **grad;           /* per node: its gradient, or NULL */
+  Buf **targets;        /* per target (by index in c->targets): the caller's array */
+  const char **out_names; /* per task: forward()'s output parameter */
+  bool *live;           /* per node: computed (reaches a task's output) */
+  Slot *slots;
+  int nslots;
+  int64_t nparam, nbuffer, ncount;  /* elements of each slot array */
+  int64_t log_var;      /* uncertainty: offset of objective.log_var in param[], or -1 */
+  int64_t dropout_elems; /* per step, at full batch: the dropout counter stride */
+  int64_t arena_elems, iarena_elems; /* memplan.c */
+  const char **names;   /* C identifiers handed out, to keep them unique */
+  int nnames, capnames;
+} Program;
+
+Buf *new_buf(Program *p, const char *name, int64_t per_sample, int64_t fixed);
+Ins *add_ins(Program *p, InsKind kind);
+const char *c_ident(Program *p, const char *name); /* unique, not a C keyword */
+/* Lowers the checked model: parameter slots and forward instructions. Returns NULL, with
+ * the reason reported, for what code generation does not support yet. */
+Program *lower(Arena *a, const Checked *c, bool f64, Diag *d);
+
+/* ------------------------------------------------------------- autodiff.c */
+
+/* Appends the backward pass to the program: gradients of the objective w.r.t. every
+ * node that leads to a trainable parameter, accumulated over consumers. */
+void autodiff(Program *p);
+
+/* -------------------------------------------------------------- memplan.c */
+
+/* Gives every buffer an offset in its arena, sharing memory between buffers whose live
+ * ranges over the train step do not overlap. */
+void memplan(Program *p);
+
+/* ---------------------------------------------------------------- opgen.c */
+
+typedef struct Emit {
+  FILE *out;
+  const Program *p;
+  const char *real;  /* "float" or "double" */
+  const char *sfx;   /* kernel suffix: "f32" or "f64" */
+  int indent;        /* open blocks */
+} Emit;
+
+enum { SAVE_X = 1, SAVE_Y = 2 }; /* what a backward rule reads of the forward */
+
+/* How an op becomes code: its backward rule and its calls into libmtlrt. */
+typedef struct OpGen {
+  unsigned saves;      /* SAVE_X | SAVE_Y: forward values the backward reads */
+  bool view;           /* the output is the input's storage, reshaped: no code either way */
+  void (*plan)(Program *p, Ins *ins);     /* adds saved and scratch buffers; may be NULL */
+  void (*fwd)(Emit *e, const Ins *ins);
+  void (*bwd)(Emit *e, const Ins *ins);
+} OpGen;
+
+#define OP(id, nm, kind, tier, rule, gen, ...) extern const OpGen gen;
+#include "ops.def"
+#undef OP
+
+/* The C expression for a buffer (`m->a + trunk_0`) and for a parameter's storage. */
+const char *buf_expr(const Emit *e, const Buf *b);
+const char *param_expr(const Emit *e, const Node *n, const char *name);
+const char *grad_expr(const Emit *e, const Node *n, const char *name);
+const Slot *find_slot(const Program *p, const Node *n, const char *name);
+const char *real_str(Arena *a, double v); /* the shortest text that reads back as v */
+
+/* ----------------------------------------------------------------- emit.c */
+
+/* Writes the generated C file or its header. `source` is the .mtl path for comments. */
+typedef struct EmitOptions {
+  const char *source;      /* the .mtl path, for comments */
+  const char *src;         /* its text, for the code each block comes from */
+  const char *file_name;   /* the .c file's base name */
+  const char *header_name; /* the header's base name, as the .c file includes it */
+} EmitOptions;
+void emit_c(FILE *out, const Program *p, const EmitOptions *o);
+void emit_header(FILE *out, const Program *p, const EmitOptions *o);
+
+/* Template texts embedded at build time (templates/, see compiler/CMakeLists.txt). */
+extern const char tmpl_model_c[];
+extern const char tmpl_model_h[];
 
 #endif

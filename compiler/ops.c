@@ -288,7 +288,8 @@ static bool shape_add(Sema *s, Node *n) {
 #define CHOICE(n, d, ...) {n, ARG_CHOICE, false, d, R_ANY, (const char *const[]){__VA_ARGS__, NULL}}
 
 const OpInfo op_table[OP_COUNT] = {
-#define OP(id, nm, k, tier, rule, ...) [OP_##id] = {nm, KIND_##k, tier == 3, rule, (const ArgSpec[]){__VA_ARGS__}},
+#define OP(id, nm, k, tier, rule, gen, ...) \
+  [OP_##id] = {nm, KIND_##k, tier == 3, rule, &gen, (const ArgSpec[]){__VA_ARGS__}},
 #include "ops.def"
 #undef OP
 };

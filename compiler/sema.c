@@ -530,6 +530,7 @@ static const OpInfo *lookup_op(Checker *c, const Call *call, CallKind kind) {
 static Node *new_node(Checker *c, NodeKind kind, const char *name, Loc loc) {
   Node *n = arena_alloc(c->sema.arena, sizeof *n);
   n->kind = kind;
+  n->id = c->nnodes;
   n->name = name;
   n->key = name;
   n->loc = loc;
@@ -794,6 +795,7 @@ static void check_loss(Checker *c, Task *task, Decl *loss_decl, Decl *metrics_de
     return;
   }
   task->loss = (OpId)(op - op_table);
+  task->loss_loc = call->args_loc;
   const Value *ov = task->loss_args[0].value, *tv = task->loss_args[1].value;
   Sym *os = find_sym(&c->model, ov->name);
   Node *out = NULL;
@@ -980,6 +982,7 @@ static void check_objective(Checker *c, Decl *decl) {
       return;
     out->objective = OBJ_STRATEGY;
     out->strategy = (OpId)(op - op_table);
+    out->strategy_loc = decl->call->loc;
     for (const Arg *arg = decl->call->args; arg && !arg->name; arg = arg->next) {
       if (arg->value->kind != VAL_IDENT) {
         error_at(d, arg->value->loc, "%s: expected a task name, got %s", op->name,

@@ -1,6 +1,7 @@
-/* fuzz_frontend.c: libFuzzer target for the whole front end: scanner, parser, checker and
- * shape inference, and both explain outputs of a model that checks. Any input must end in
- * diagnostics, never in a crash, a hang, a leak or undefined behaviour. */
+/* fuzz_frontend.c: libFuzzer target for the whole compiler: scanner, parser, checker and
+ * shape inference, both explain outputs of a model that checks, and its code generation
+ * (lowering, autodiff, memory plan, C and header). Any input must end in diagnostics or
+ * code, never in a crash, a hang, a leak or undefined behaviour. */
 #include "mtlc.h"
 
 #include <stdlib.h>
@@ -22,6 +23,14 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   if (checked && sink) {
     emit_shapes(sink, checked);
     emit_dot(sink, checked);
+    Program *program = lower(arena, checked, size % 2, &diag);
+    if (program) {
+      autodiff(program);
+      memplan(program);
+      EmitOptions eo = {.source = "fuzz.mtl", .src = src, .file_name = "fuzz.c", .header_name = "fuzz.h"};
+      emit_header(sink, program, &eo);
+      emit_c(sink, program, &eo);
+    }
   }
   arena_free(arena);
   if (sink)

@@ -1,0 +1,579 @@
+/* emit.c: C emission. It fills the skeletons of templates/ (embedded into mtlc at build time)
+ * with the planned program: the parameter and buffer offsets, the forward pass (each op's
+ * block from opgen.c, under a comment naming its .mtl line), the losses and the objective,
+ * the backward pass, the optimizer step, the schedule, the initialisation and the tables
+ * that describe the model to generic code. The output depends on nothing but the input: no
+ * timestamp, no path but the one given. */
+#define _POSIX_C_SOURCE 200809L
+#include "mtlc.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ABI_VERSION 1 /* MTLRT_ABI_VERSION of the runtime this code generator targets */
+
+/* A section of text being built: a memory stream. */
+typedef struct Text {
+  char *buf;
+  size_t len;
+  FILE *f;
+} Text;
+
+static void text_open(Text *t) {
+  t->buf = NULL;
+  t->len = 0;
+  t->f = open_memstream(&t->buf, &t->len);
+  if (!t->f) {
+    fputs("mtlc: out of memory\n", stderr);
+    abort();
+  }
+}
+
+/* Closes the stream and moves its text into the arena. */
+static const char *text_close(Text *t, Arena *a) {
+  fclose(t->f);
+  const char *s = arena_strndup(a, t->buf, t->len);
+  free(t->buf);
+  return s;
+}
+
+typedef struct Subst {
+  const char *key;
+  const char *value;
+} Subst;
+
+typedef struct Gen {
+  Emit e;
+  const EmitOptions *o;
+  Subst subst[64];
+  int nsubst;
+} Gen;
+
+static void set(Gen *g, const char *key, const char *value) {
+  g->subst[g->nsubst++] = (Subst){key, value};
+}
+
+static void setf(Gen *g, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void setf(Gen *g, const char *key, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int len = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  char *s = arena_alloc(g->e.p->arena, (size_t)len + 1);
+  va_start(ap, fmt);
+  vsnprintf(s, (size_t)len + 1, fmt, ap);
+  va_end(ap);
+  set(g, key, s);
+}
+
+/* Copies the template to out, replacing each {{KEY}} by its value. */
+static void expand(FILE *out, const char *tmpl, const Gen *g) {
+  for (const char *s = tmpl; *s;) {
+    const char *open = strstr(s, "{{");
+    if (!open) {
+      fputs(s, out);
+      return;
+    }
+    fwrite(s, 1, (size_t)(open - s), out);
+    const char *close = strstr(open, "}}");
+    size_t klen = (size_t)(close - open - 2);
+    const char *value = NULL;
+    for (int i = 0; i < g->nsubst && !value; i++)
+      if (strlen(g->subst[i].key) == klen && !strncmp(g->subst[i].key, open + 2, klen))
+        value = g->subst[i].value;
+    if (!value) {
+      fprintf(stderr, "mtlc: internal error: no value for {{%.*s}} in a template\n", (int)klen, open + 2);
+      abort();
+    }
+    fputs(value, out);
+    s = close + 2;
+  }
+}
+
+/* ---- small helpers ---- */
+
+static const char *real_lit(const Gen *g, double v) {
+  return arena_printf(g->e.p->arena, "(%s)%s", g->e.real, real_str(g->e.p->arena, v));
+}
+
+static double arg_num(OpId op, const Bound *args, const char *name) {
+  for (int i = 0; op_table[op].args[i].name; i++)
+    if (!strcmp(op_table[op].args[i].name, name))
+      return args[i].num;
+  fprintf(stderr, "mtlc: internal error: %s has no argument '%s'\n", op_table[op].name, name);
+  abort();
+}
+
+/* The source text of a one-line range, for comments; "..." closes what spans lines. */
+static const char *source_text(const Gen *g, Loc loc) {
+  const char *s = g->o->src;
+  for (int line = 1; line < loc.first_line && *s; s++)
+    line += *s == '\n';
+  s += loc.first_column - 1;
+  size_t len = 0;
+  while (s[len] && s[len] != '\n' && (loc.last_line > loc.first_line || (int)len < loc.last_column - loc.first_column))
+    len++;
+  const char *text = arena_strndup(g->e.p->arena, s, len);
+  if (loc.last_line > loc.first_line)
+    text = arena_printf(g->e.p->arena, "%s ...", text);
+  return strstr(text, "*/") ? "(...)" : text; /* never end the comment early */
+}
+
+static const char *where(const Gen *g, Loc loc) {
+  return arena_printf(g->e.p->arena, "%s:%d", g->o->source, loc.first_line);
+}
+
+static const char *shape_text(const Gen *g, Shape sh) { return shape_str(g->e.p->arena, sh); }
+
+static const char *target_type(const Gen *g, const Target *t) {
+  return t->kind == TYPE_CLASS ? "int32_t" : g->e.real;
+}
+
+static int64_t max1(int64_t v) { return v > 0 ? v : 1; }
+
+static const Program *prog(const Gen *g) { return g->e.p; }
+
+/* ---- the parameters of the generated functions ---- */
+
+static void params_and_args(Gen *g) {
+  const Program *p = prog(g);
+  const Checked *c = p->c;
+  Text ip, ia, tp, ta, op, gi, gt, go;
+  Text *all[] = {&ip, &ia, &tp, &ta, &op, &gi, &gt, &go};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+    text_open(all[i]);
+  int k = 0;
+  for (int i = 0; i < c->nnodes; i++) {
+    const Buf *b = p->value[i];
+    if (c->nodes[i]->kind != NODE_INPUT)
+      continue;
+    fprintf(ip.f, ", const %s *%s", g->e.real, b->ext);
+    fprintf(ia.f, ", %s", b->ext);
+    fprintf(gi.f, ", (const %s *)in[%d]", g->e.real, k++);
+  }
+  for (int i = 0; i < c->ntargets; i++) {
+    const char *type = target_type(g, &c->targets[i]);
+    fprintf(tp.f, ", const %s *%s", type, p->targets[i]->ext);
+    fprintf(ta.f, ", %s", p->targets[i]->ext);
+    fprintf(gt.f, ", (const %s *)tg[%d]", type, i);
+  }
+  for (int t = 0; t < c->ntasks; t++) {
+    fprintf(op.f, ", %s *%s", g->e.real, p->out_names[t]);
+    fprintf(go.f, ", (%s *)out[%d]", g->e.real, t);
+  }
+  const char *in_p = text_close(&ip, p->arena), *in_a = text_close(&ia, p->arena);
+  const char *tg_p = text_close(&tp, p->arena), *tg_a = text_close(&ta, p->arena);
+  const char *gen_in = text_close(&gi, p->arena), *gen_tg = text_close(&gt, p->arena);
+  set(g, "INPUT_PARAMS", in_p);
+  set(g, "INPUT_ARGS", in_a);
+  setf(g, "BATCH_PARAMS", "%s%s", in_p, tg_p);
+  setf(g, "BATCH_ARGS", "%s%s", in_a, tg_a);
+  set(g, "OUTPUT_PARAMS", text_close(&op, p->arena));
+  setf(g, "GENERIC_ARGS", "%s%s", gen_in, gen_tg);
+  set(g, "GENERIC_INPUT_ARGS", gen_in);
+  set(g, "GENERIC_OUTPUT_ARGS", text_close(&go, p->arena));
+}
+
+/* ---- offsets ---- */
+
+static void offsets(Gen *g) {
+  const Program *p = prog(g);
+  static const char *const arrays[] = {[SLOT_PARAM] = "param", [SLOT_BUFFER] = "buffer", [SLOT_COUNT] = "count"};
+  Text t;
+  text_open(&t);
+  for (int i = 0; i < p->nslots; i++) {
+    const Slot *s = &p->slots[i];
+    fprintf(t.f, "    %s = %lld, /* %s[]: %s %s */\n", s->cname, (long long)s->offset, arrays[s->kind], s->key,
+            shape_text(g, s->shape));
+  }
+  set(g, "SLOTS", text_close(&t, p->arena));
+  text_open(&t);
+  for (int i = 0; i < p->nbufs; i++) {
+    const Buf *b = p->bufs[i];
+    if (b->ext || b->first < 0)
+      continue;
+    const char *size = b->per_sample ? arena_printf(p->arena, "n x %lld", (long long)b->per_sample) : "";
+    if (b->fixed)
+      size = arena_printf(p->arena, "%s%s%lld", size, b->per_sample ? " + " : "", (long long)b->fixed);
+    fprintf(t.f, "    %s = %lld, /* %s[]: %s */\n", b->name, (long long)b->offset, b->is_int ? "ia" : "a", size);
+  }
+  set(g, "BUFFERS", text_close(&t, p->arena));
+}
+
+/* ---- the passes ---- */
+
+static const char *node_comment(const Gen *g, const Node *n) {
+  return arena_printf(prog(g)->arena, "%s: %s -> %s %s", where(g, n->loc), source_text(g, n->loc), n->name,
+                      shape_text(g, n->shape));
+}
+
+static void forward(Gen *g) {
+  const Program *p = prog(g);
+  Text t;
+  text_open(&t);
+  g->e.out = t.f;
+  for (int i = 0; i < p->nfwd; i++) {
+    const Ins *ins = &p->ins[i];
+    if (!ins->node->op->gen->fwd)
+      continue;
+    fprintf(t.f, "%s    /* %s */\n", i ? "\n" : "", node_comment(g, ins->node));
+    ins->node->op->gen->fwd(&g->e, ins);
+  }
+  set(g, "FORWARD", text_close(&t, p->arena));
+}
+
+/* The call that computes task t's mean loss, its gradient into `grad` and its count. */
+static const char *loss_call(const Gen *g, int t, const Buf *out, const char *grad) {
+  const Program *p = prog(g);
+  const Task *task = &p->c->tasks[t];
+  const Target *tg = task->target;
+  const char *x = buf_expr(&g->e, out), *y = p->targets[tg - p->c->targets]->ext;
+  int64_t elems = shape_elems(task->output->shape);
+  const char *all = arena_printf(p->arena, "(size_t)n * %lld", (long long)elems);
+  const char *fn = arena_printf(p->arena, "mtlrt_%s_%s", task->loss == OP_BCE ? "bce_logits" : op_table[task->loss].name,
+                                g->e.sfx);
+  switch (task->loss) {
+  case OP_CROSS_ENTROPY: {
+    int classes = task->output->shape.dim[0];
+    return arena_printf(p->arena, "%s(n, %d, %lld, %s, %s, %lld, %s, %s, &count)", fn, classes,
+                        (long long)(elems / classes), x, y, tg->has_ignore ? tg->ignore : -100LL,
+                        real_lit(g, arg_num(task->loss, task->loss_args, "label_smoothing")), grad);
+  }
+  case OP_HUBER:
+    return arena_printf(p->arena, "%s(%s, %s, %s, %s, %s, &count)", fn, all,
+                        real_lit(g, arg_num(task->loss, task->loss_args, "delta")), x, y, grad);
+  default:
+    return arena_printf(p->arena, "%s(%s, %s, %s, %s, &count)", fn, all, x, y, grad);
+  }
+}
+
+/* A later consumer's share of a gradient, added to the first one's. */
+static void accum(const Gen *g, FILE *out, const Ins *ins) {
+  fprintf(out, "    mtlrt_axpy_%s((size_t)n * %lld, 1, %s, %s);\n", g->e.sfx, (long long)ins->dst->per_sample,
+          buf_expr(&g->e, ins->src), buf_expr(&g->e, ins->dst));
+}
+
+static const char *log_var_name(const Program *p) {
+  for (int i = 0; i < p->nslots; i++)
+    if (!p->slots[i].node && p->slots[i].offset == p->log_var)
+      return p->slots[i].cname;
+  return NULL;
+}
+
+static void losses(Gen *g) {
+  const Program *p = prog(g);
+  const Checked *c = p->c;
+  bool uw = p->log_var >= 0;
+  Text t;
+  text_open(&t);
+  g->e.out = t.f;
+  for (int i = p->nfwd; i < p->nfwd + p->nloss; i++) {
+    const Ins *ins = &p->ins[i];
+    if (ins->kind == INS_ACCUM) {
+      accum(g, t.f, ins);
+      continue;
+    }
+    const Task *task = &c->tasks[ins->task];
+    int64_t elems = shape_elems(task->output->shape);
+    const char *grad = ins->dst ? buf_expr(&g->e, ins->dst) : "NULL";
+    fprintf(t.f, "    /* %s: task %s: loss = %s */\n    {\n", where(g, task->loss_loc), task->name,
+            source_text(g, task->loss_loc));
+    fprintf(t.f, "        size_t count;\n");
+    fprintf(t.f, "        task_loss[%d] = %s;\n", ins->task, loss_call(g, ins->task, ins->src, grad));
+    if (uw) {
+      /* Kendall et al.: 1/2 exp(-s) L + 1/2 s, left out when the task has no label. */
+      const char *s = arena_printf(p->arena, "m->param[%s + %d]", log_var_name(p), ins->task);
+      const char *ds = arena_printf(p->arena, "m->grad[%s + %d]", log_var_name(p), ins->task);
+      fprintf(t.f, "        %s = 0;\n        if (count) {\n", ds);
+      fprintf(t.f, "            %s w = (%s)0.5 * (%s)exp(-%s);\n", g->e.real, g->e.real, g->e.real, s);
+      fprintf(t.f, "            loss += w * task_loss[%d] + (%s)0.5 * %s;\n", ins->task, g->e.real, s);
+      fprintf(t.f, "            %s = (%s)0.5 - w * task_loss[%d];\n", ds, g->e.real, ins->task);
+      if (ins->dst)
+        fprintf(t.f, "            mtlrt_scale_%s((size_t)n * %lld, %s, w);\n", g->e.sfx, (long long)elems, grad);
+      fprintf(t.f, "        }\n");
+    } else {
+      double w = task->weight;
+      fprintf(t.f, "        loss += %s * task_loss[%d];\n", real_lit(g, w), ins->task);
+      if (ins->dst && w != 1)
+        fprintf(t.f, "        mtlrt_scale_%s((size_t)n * %lld, %s, %s);\n", g->e.sfx, (long long)elems, grad,
+                real_lit(g, w));
+    }
+    fprintf(t.f, "    }\n");
+  }
+  set(g, "LOSSES", text_close(&t, p->arena));
+  if (uw)
+    set(g, "OBJECTIVE_DOC", "uncertainty weighting (Kendall et al. 2018), learned log-variances");
+  else
+    set(g, "OBJECTIVE_DOC", "the weighted sum of the task losses");
+}
+
+static void backward(Gen *g) {
+  const Program *p = prog(g);
+  Text t;
+  text_open(&t);
+  g->e.out = t.f;
+  for (int i = p->nfwd + p->nloss; i < p->nins; i++) {
+    const Ins *ins = &p->ins[i];
+    if (ins->kind == INS_ACCUM) {
+      accum(g, t.f, ins);
+      continue;
+    }
+    fprintf(t.f, "\n    /* %s */\n", node_comment(g, ins->node));
+    ins->node->op->gen->bwd(&g->e, ins);
+  }
+  set(g, "BACKWARD", text_close(&t, p->arena));
+}
+
+static void optimizer(Gen *g) {
+  const Program *p = prog(g);
+  const Checked *c = p->c;
+  const Bound *a = c->optimizer_args;
+  OpId op = c->optimizer;
+  const char *n = arena_printf(p->arena, "%s_PARAMS", g->subst[0].value); /* UPPER is first */
+  Text t;
+  text_open(&t);
+  if (c->clip_norm > 0)
+    fprintf(t.f, "    mtlrt_clip_grad_norm_%s(%s, m->grad, %s);\n", g->e.sfx, n, real_str(p->arena, c->clip_norm));
+  if (op == OP_SGD) {
+    double momentum = arg_num(op, a, "momentum");
+    fprintf(t.f, "    mtlrt_sgd_step_%s(%s, m->param, m->grad, %s, m->step, (%s)m->lr, %s, 0, %d, %s);\n", g->e.sfx,
+            n, momentum ? "m->momentum_buffer" : "NULL", g->e.real, real_lit(g, momentum),
+            arg_num(op, a, "nesterov") != 0, real_lit(g, arg_num(op, a, "weight_decay")));
+  } else {
+    fprintf(t.f, "    mtlrt_%s_step_%s(%s, m->param, m->grad, m->exp_avg, m->exp_avg_sq, m->step, (%s)m->lr,\n",
+            op_table[op].name, g->e.sfx, n, g->e.real);
+    fprintf(t.f, "        %s, %s, %s, %s);\n", real_lit(g, arg_num(op, a, "beta1")),
+            real_lit(g, arg_num(op, a, "beta2")), real_lit(g, arg_num(op, a, "eps")),
+            real_lit(g, arg_num(op, a, "weight_decay")));
+  }
+  set(g, "OPTIMIZER", text_close(&t, p->arena));
+  set(g, "LR", real_str(p->arena, arg_num(op, a, "lr")));
+  set(g, "CLIP_DOC", c->clip_norm > 0 ? arena_printf(p->arena, "clipping of the gradient norm to %g, ", c->clip_norm) : "");
+  set(g, "OPTIMIZER_DOC", arena_printf(p->arena, "%s (as torch.optim.%s)", op_table[op].name,
+                                       op == OP_SGD ? "SGD" : op == OP_ADAM ? "Adam" : "AdamW"));
+}
+
+static void schedule(Gen *g) {
+  const Program *p = prog(g);
+  const Checked *c = p->c;
+  const Bound *a = c->schedule_args;
+  switch (c->schedule) {
+  case OP_STEP:
+    setf(g, "SCHEDULE", "    m->lr = mtlrt_schedule_lr(MTLRT_SCHEDULE_STEP, m->base_lr, epoch, epochs, %s, %s);\n",
+         real_str(p->arena, arg_num(OP_STEP, a, "every")), real_str(p->arena, arg_num(OP_STEP, a, "gamma")));
+    setf(g, "SCHEDULE_DOC", "step(every = %g, gamma = %g)", arg_num(OP_STEP, a, "every"), arg_num(OP_STEP, a, "gamma"));
+    break;
+  case OP_COSINE:
+    setf(g, "SCHEDULE", "    m->lr = mtlrt_schedule_lr(MTLRT_SCHEDULE_COSINE, m->base_lr, epoch, epochs, %s, 0);\n",
+         real_str(p->arena, arg_num(OP_COSINE, a, "warmup")));
+    setf(g, "SCHEDULE_DOC", "cosine(warmup = %g)", arg_num(OP_COSINE, a, "warmup"));
+    break;
+  default:
+    set(g, "SCHEDULE", "    (void)epoch;\n    (void)epochs;\n    m->lr = m->base_lr;\n");
+    set(g, "SCHEDULE_DOC", "constant");
+    break;
+  }
+}
+
+static void outputs_and_eval(Gen *g) {
+  const Program *p = prog(g);
+  const Checked *c = p->c;
+  Text o, ev;
+  text_open(&o);
+  text_open(&ev);
+  for (int t = 0; t < c->ntasks; t++) {
+    const Task *task = &c->tasks[t];
+    const Buf *out = p->value[task->output->id];
+    fprintf(o.f, "    memcpy(%s, %s, sizeof(%s) * (size_t)n * %lld);\n", p->out_names[t], buf_expr(&g->e, out),
+            g->e.real, (long long)shape_elems(task->output->shape));
+    fprintf(ev.f, "    {\n        size_t count_%d;\n", t);
+    const char *call = loss_call(g, t, out, "NULL");
+    /* loss_call() names its count `count`; eval_batch has a parameter of that name. */
+    char *at = strstr(call, "&count)");
+    fprintf(ev.f, "        double l = %.*s&count_%d);\n", (int)(at - call), call, t);
+    fprintf(ev.f, "        loss_sum[%d] += l * (double)count_%d;\n        count[%d] += (int64_t)count_%d;\n    }\n", t, t,
+            t, t);
+  }
+  set(g, "OUTPUTS", text_close(&o, p->arena));
+  set(g, "EVAL", text_close(&ev, p->arena));
+  Text d;
+  text_open(&d);
+  for (int t = 0; t < c->ntasks; t++)
+    fprintf(d.f, "%s%s [n, %s", t ? ", " : "", p->out_names[t],
+            shape_text(g, c->tasks[t].output->shape) + 1);
+  set(g, "OUTPUT_DOC", text_close(&d, p->arena));
+}
+
+/* Spec §4: dense and conv weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in
+ * computed from the weight as PyTorch does (its size(1) times the kernel); norm weights 1,
+ * biases 0; running_var 1. */
+static void init(Gen *g) {
+  const Program *p = prog(g);
+  Text t;
+  text_open(&t);
+  for (int i = 0; i < p->nslots; i++) {
+    const Slot *s = &p->slots[i];
+    if (!s->node || s->kind == SLOT_COUNT)
+      continue; /* the objective's parameters and the counters start at 0 */
+    const Param *w = &s->node->params[0]; /* "weight" comes first where there is one */
+    const char *array = s->kind == SLOT_PARAM ? "param" : "buffer";
+    const char *name = s->node->params[s->index].name;
+    int64_t elems = shape_elems(s->shape);
+    if (w->shape.rank >= 2 && (!strcmp(name, "weight") || !strcmp(name, "bias"))) {
+      int64_t fan_in = shape_elems(w->shape) / w->shape.dim[0];
+      fprintf(t.f, "    mtlrt_init_uniform_%s(%lld, %s, seed, %s, m->%s + %s); /* %s */\n", g->e.sfx, (long long)elems,
+              real_lit(g, 1 / sqrt((double)fan_in)), s->cname, array, s->cname, s->key);
+    } else if (!strcmp(name, "weight") || !strcmp(name, "running_var")) {
+      fprintf(t.f, "    mtlrt_fill_%s(%lld, 1, m->%s + %s); /* %s */\n", g->e.sfx, (long long)elems, array, s->cname,
+              s->key);
+    }
+  }
+  set(g, "INIT", text_close(&t, p->arena));
+}
+
+/* ---- the tables of mtlrt_model_info ---- */
+
+static const char *dims(const Gen *g, const int *d, int rank) {
+  const char *s = "{";
+  for (int i = 0; i < rank; i++)
+    s = arena_printf(prog(g)->arena, "%s%s%d", s, i ? ", " : "", d[i]);
+  return arena_printf(prog(g)->arena, "%s%s}", s, rank ? "" : "0");
+}
+
+static const char *array_info(const Gen *g, const char *name, bool is_class, int classes, Shape sh) {
+  return arena_printf(prog(g)->arena, "{\"%s\", %d, %d, %d, %s, %lld}", name, is_class, classes, sh.rank,
+                      dims(g, sh.dim, sh.rank), (long long)shape_elems(sh));
+}
+
+static void tables(Gen *g) {
+  const Program *p = prog(g);
+  const Checked *c = p->c;
+  Text in, tg, tk, pm;
+  text_open(&in);
+  text_open(&tg);
+  text_open(&tk);
+  text_open(&pm);
+  for (int i = 0; i < c->nnodes; i++)
+    if (c->nodes[i]->kind == NODE_INPUT)
+      fprintf(in.f, "    %s,\n", array_info(g, c->nodes[i]->name, false, 0, c->nodes[i]->shape));
+  for (int i = 0; i < c->ntargets; i++) {
+    const Target *t = &c->targets[i];
+    fprintf(tg.f, "    %s,\n", array_info(g, t->name, t->kind == TYPE_CLASS, t->classes, t->shape));
+  }
+  for (int t = 0; t < c->ntasks; t++) {
+    const Task *task = &c->tasks[t];
+    fprintf(tk.f, "    {\"%s\", \"%s\", %d, %s},\n", task->name, op_table[task->loss].name,
+            (int)(task->target - c->targets), array_info(g, task->name, false, 0, task->output->shape));
+  }
+  static const char *const arrays[] = {[SLOT_PARAM] = "MTLRT_ARRAY_PARAM", [SLOT_BUFFER] = "MTLRT_ARRAY_BUFFER",
+                                       [SLOT_COUNT] = "MTLRT_ARRAY_COUNT"};
+  for (int i = 0; i < p->nslots; i++) {
+    const Slot *s = &p->slots[i];
+    fprintf(pm.f, "    {\"%s\", %s, %s, %d, %s, %lld},\n", s->key, arrays[s->kind], s->cname, s->shape.rank,
+            dims(g, s->shape.dim, s->shape.rank), (long long)shape_elems(s->shape));
+  }
+  set(g, "INPUT_INFO", text_close(&in, p->arena));
+  set(g, "TARGET_INFO", text_close(&tg, p->arena));
+  set(g, "TASK_INFO", text_close(&tk, p->arena));
+  set(g, "PARAM_INFO", text_close(&pm, p->arena));
+}
+
+/* ---- the struct and the sizes ---- */
+
+static int64_t state_arrays(const Checked *c) {
+  if (c->optimizer == OP_SGD)
+    return arg_num(OP_SGD, c->optimizer_args, "momentum") != 0;
+  return 2;
+}
+
+static void layout(Gen *g) {
+  const Program *p = prog(g);
+  const Checked *c = p->c;
+  const char *up = g->subst[0].value, *real = g->e.real;
+  int64_t rb = p->f64 ? 8 : 4;
+  setf(g, "MEMORY",
+       " * Static memory, in bytes: parameters %lld, gradients %lld, optimizer state %lld, running\n"
+       " * statistics and counters %lld, activations, gradients of activations and scratch %lld.",
+       (long long)(p->nparam * rb), (long long)(p->nparam * rb), (long long)(state_arrays(c) * p->nparam * rb),
+       (long long)(p->nbuffer * rb + p->ncount * 8), (long long)(p->arena_elems * rb + p->iarena_elems * 4));
+  setf(g, "SIZES",
+       "#define %s_PARAMS %lld /* trainable parameters */\n"
+       "#define %s_BUFFERS %lld /* running statistics */\n"
+       "#define %s_COUNTS %lld /* batch counters */\n"
+       "#define %s_ARENA %lld /* reals: activations, gradients and scratch */\n"
+       "#define %s_IARENA %lld /* int32: pooling indices */\n",
+       up, (long long)p->nparam, up, (long long)p->nbuffer, up, (long long)p->ncount, up,
+       (long long)max1(p->arena_elems), up, (long long)max1(p->iarena_elems));
+  Text f;
+  text_open(&f);
+  fprintf(f.f, "    %s param[%s_PARAMS];        /* trainable parameters: %s_info.params */\n", real, up, c->name);
+  fprintf(f.f, "    %s grad[%s_PARAMS];         /* their gradients */\n", real, up);
+  if (c->optimizer == OP_SGD && state_arrays(c))
+    fprintf(f.f, "    %s momentum_buffer[%s_PARAMS]; /* SGD's momentum */\n", real, up);
+  if (c->optimizer != OP_SGD)
+    fprintf(f.f, "    %s exp_avg[%s_PARAMS];      /* Adam's first moment */\n"
+                 "    %s exp_avg_sq[%s_PARAMS];   /* Adam's second moment */\n",
+            real, up, real, up);
+  fprintf(f.f, "    %s buffer[%lld];           /* running statistics */\n", real, (long long)max1(p->nbuffer));
+  fprintf(f.f, "    int64_t count[%lld];           /* num_batches_tracked */\n", (long long)max1(p->ncount));
+  fprintf(f.f, "    %s a[%s_ARENA];            /* activations, gradients, scratch */\n", real, up);
+  fprintf(f.f, "    int32_t ia[%s_IARENA];         /* pooling indices */\n", up);
+  fprintf(f.f, "    uint64_t seed;                 /* of the initialisation; dropout uses seed + 1 */\n");
+  fprintf(f.f, "    long step;                     /* optimizer steps taken */\n");
+  fprintf(f.f, "    double base_lr;                /* the optimizer's lr */\n");
+  fprintf(f.f, "    double lr;                     /* this epoch's, from the schedule */\n");
+  set(g, "FIELDS", text_close(&f, p->arena));
+  setf(g, "INFO_SIZES",
+       "    .param_elems = %s_PARAMS,\n    .buffer_elems = %s_BUFFERS,\n    .count_elems = %s_COUNTS,\n"
+       "    .state_elems = %lld * (int64_t)%s_PARAMS,\n    .arena_elems = %s_ARENA,\n    .iarena_elems = %s_IARENA,\n",
+       up, up, up, (long long)state_arrays(c), up, up, up);
+}
+
+static void common(Gen *g, const Program *p, const EmitOptions *o) {
+  g->o = o;
+  g->e.p = p;
+  g->e.real = p->f64 ? "double" : "float";
+  g->e.sfx = p->f64 ? "f64" : "f32";
+  char *up = arena_printf(p->arena, "%s", p->c->name);
+  for (char *s = up; *s; s++)
+    *s = (char)toupper((unsigned char)*s);
+  set(g, "UPPER", up); /* first: optimizer() and layout() read it */
+  set(g, "MODEL", p->c->name);
+  set(g, "VERSION", MTLC_VERSION);
+  set(g, "SOURCE", o->source);
+  set(g, "FILE", o->file_name);
+  set(g, "HEADER", o->header_name);
+  set(g, "REAL", g->e.real);
+  set(g, "DTYPE", p->f64 ? "MTLRT_DT_F64" : "MTLRT_DT_F32");
+  setf(g, "ABI", "%d", ABI_VERSION);
+  setf(g, "BATCH", "%lld", p->c->batch);
+  setf(g, "NTASKS", "%d", p->c->ntasks);
+  setf(g, "GUARD", "MTLC_%s_H", up);
+  setf(g, "DROPOUT_STRIDE", "%lld", (long long)max1(p->dropout_elems));
+  params_and_args(g);
+  optimizer(g);
+  schedule(g);
+  layout(g);
+  outputs_and_eval(g);
+}
+
+void emit_header(FILE *out, const Program *p, const EmitOptions *o) {
+  Gen g = {0};
+  common(&g, p, o);
+  expand(out, tmpl_model_h, &g);
+}
+
+void emit_c(FILE *out, const Program *p, const EmitOptions *o) {
+  Gen g = {0};
+  common(&g, p, o);
+  offsets(&g);
+  forward(&g);
+  losses(&g);
+  backward(&g);
+  init(&g);
+  tables(&g);
+  expand(out, tmpl_model_c, &g);
+}
