@@ -339,13 +339,13 @@ static void optimizer(Gen *g) {
     fprintf(t.f, "    mtlrt_clip_grad_norm_%s(%s, m->grad, %s);\n", g->e.sfx, n, real_str(p->arena, c->clip_norm));
   if (op == OP_SGD) {
     double momentum = arg_num(op, a, "momentum");
-    fprintf(t.f, "    mtlrt_sgd_step_%s(%s, m->param, m->grad, %s, m->step, (%s)m->lr, %s, 0, %d, %s);\n", g->e.sfx,
+    fprintf(t.f, "    mtlrt_sgd_step_%s(%s, m->param, m->grad, %s, m->train.step, (%s)m->train.lr, %s, 0, %d, %s);\n", g->e.sfx,
             n, momentum ? "m->momentum_buffer" : "NULL", g->e.real, real_lit(g, momentum),
             arg_num(op, a, "nesterov") != 0, real_lit(g, arg_num(op, a, "weight_decay")));
   } else {
-    fprintf(t.f, "    mtlrt_%s_step_%s(%s, m->param, m->grad, m->exp_avg, m->exp_avg_sq, m->step, (%s)m->lr,\n",
+    fprintf(t.f, "    mtlrt_%s_step_%s(%s, m->param, m->grad, m->exp_avg, m->exp_avg_sq, m->train.step,\n        (%s)m->train.lr, ",
             op_table[op].name, g->e.sfx, n, g->e.real);
-    fprintf(t.f, "        %s, %s, %s, %s);\n", real_lit(g, arg_num(op, a, "beta1")),
+    fprintf(t.f, "%s, %s, %s, %s);\n", real_lit(g, arg_num(op, a, "beta1")),
             real_lit(g, arg_num(op, a, "beta2")), real_lit(g, arg_num(op, a, "eps")),
             real_lit(g, arg_num(op, a, "weight_decay")));
   }
@@ -362,17 +362,17 @@ static void schedule(Gen *g) {
   const Bound *a = c->schedule_args;
   switch (c->schedule) {
   case OP_STEP:
-    setf(g, "SCHEDULE", "    m->lr = mtlrt_schedule_lr(MTLRT_SCHEDULE_STEP, m->base_lr, epoch, epochs, %s, %s);\n",
+    setf(g, "SCHEDULE", "    m->train.lr = mtlrt_schedule_lr(MTLRT_SCHEDULE_STEP, m->train.base_lr, epoch, epochs, %s, %s);\n",
          real_str(p->arena, arg_num(OP_STEP, a, "every")), real_str(p->arena, arg_num(OP_STEP, a, "gamma")));
     setf(g, "SCHEDULE_DOC", "step(every = %g, gamma = %g)", arg_num(OP_STEP, a, "every"), arg_num(OP_STEP, a, "gamma"));
     break;
   case OP_COSINE:
-    setf(g, "SCHEDULE", "    m->lr = mtlrt_schedule_lr(MTLRT_SCHEDULE_COSINE, m->base_lr, epoch, epochs, %s, 0);\n",
+    setf(g, "SCHEDULE", "    m->train.lr = mtlrt_schedule_lr(MTLRT_SCHEDULE_COSINE, m->train.base_lr, epoch, epochs, %s, 0);\n",
          real_str(p->arena, arg_num(OP_COSINE, a, "warmup")));
     setf(g, "SCHEDULE_DOC", "cosine(warmup = %g)", arg_num(OP_COSINE, a, "warmup"));
     break;
   default:
-    set(g, "SCHEDULE", "    (void)epoch;\n    (void)epochs;\n    m->lr = m->base_lr;\n");
+    set(g, "SCHEDULE", "    (void)epoch;\n    (void)epochs;\n    m->train.lr = m->train.base_lr;\n");
     set(g, "SCHEDULE_DOC", "constant");
     break;
   }
@@ -443,30 +443,51 @@ static const char *dims(const Gen *g, const int *d, int rank) {
   return arena_printf(prog(g)->arena, "%s%s}", s, rank ? "" : "0");
 }
 
-static const char *array_info(const Gen *g, const char *name, bool is_class, int classes, Shape sh) {
-  return arena_printf(prog(g)->arena, "{\"%s\", %d, %d, %d, %s, %lld}", name, is_class, classes, sh.rank,
-                      dims(g, sh.dim, sh.rank), (long long)shape_elems(sh));
+/* A mtlrt_array_info initializer; t is the target, or NULL for an input or an output. */
+static const char *array_info(const Gen *g, const char *name, const Target *t, Shape sh) {
+  bool is_class = t && t->kind == TYPE_CLASS;
+  return arena_printf(prog(g)->arena, "{\"%s\", %d, %d, %d, %lld, %d, %s, %lld}", name, is_class,
+                      is_class ? t->classes : 0, t && t->kind == TYPE_BINARY,
+                      is_class && t->has_ignore ? t->ignore : -100LL, sh.rank, dims(g, sh.dim, sh.rank),
+                      (long long)shape_elems(sh));
+}
+
+static const char *loss_arg_name(OpId loss) {
+  return loss == OP_CROSS_ENTROPY ? "label_smoothing" : loss == OP_HUBER ? "delta" : NULL;
 }
 
 static void tables(Gen *g) {
   const Program *p = prog(g);
   const Checked *c = p->c;
-  Text in, tg, tk, pm;
+  Text in, tg, tk, pm, nd;
   text_open(&in);
   text_open(&tg);
   text_open(&tk);
   text_open(&pm);
-  for (int i = 0; i < c->nnodes; i++)
-    if (c->nodes[i]->kind == NODE_INPUT)
-      fprintf(in.f, "    %s,\n", array_info(g, c->nodes[i]->name, false, 0, c->nodes[i]->shape));
+  text_open(&nd);
+  for (int i = 0; i < c->nnodes; i++) {
+    const Node *n = c->nodes[i];
+    if (n->kind == NODE_INPUT)
+      fprintf(in.f, "    %s,\n", array_info(g, n->name, NULL, n->shape));
+    int64_t params = 0;
+    for (int k = 0; k < n->nparams; k++)
+      params += n->params[k].trainable ? shape_elems(n->params[k].shape) : 0;
+    fprintf(nd.f, "    {\"%s\", \"%s\", %d, %s, %lld, %lld},\n", n->name, n->kind == NODE_INPUT ? "input" : n->op->name,
+            n->shape.rank, dims(g, n->shape.dim, n->shape.rank), (long long)params, (long long)n->flops);
+  }
   for (int i = 0; i < c->ntargets; i++) {
     const Target *t = &c->targets[i];
-    fprintf(tg.f, "    %s,\n", array_info(g, t->name, t->kind == TYPE_CLASS, t->classes, t->shape));
+    fprintf(tg.f, "    %s,\n", array_info(g, t->name, t, t->shape));
   }
   for (int t = 0; t < c->ntasks; t++) {
     const Task *task = &c->tasks[t];
-    fprintf(tk.f, "    {\"%s\", \"%s\", %d, %s},\n", task->name, op_table[task->loss].name,
-            (int)(task->target - c->targets), array_info(g, task->name, false, 0, task->output->shape));
+    const char *arg = loss_arg_name(task->loss), *metrics = "";
+    for (int k = 0; k < task->nmetrics; k++)
+      metrics = arena_printf(p->arena, "%s%s\"%s\"", metrics, k ? ", " : "", task->metrics[k]);
+    fprintf(tk.f, "    {\"%s\", \"%s\", %s, %d,\n     %s,\n     %s, %d, {%s}},\n", task->name,
+            op_table[task->loss].name, real_str(p->arena, arg ? arg_num(task->loss, task->loss_args, arg) : 0),
+            (int)(task->target - c->targets), array_info(g, task->name, NULL, task->output->shape),
+            real_str(p->arena, c->objective == OBJ_SUM ? task->weight : 1), task->nmetrics, metrics);
   }
   static const char *const arrays[] = {[SLOT_PARAM] = "MTLRT_ARRAY_PARAM", [SLOT_BUFFER] = "MTLRT_ARRAY_BUFFER",
                                        [SLOT_COUNT] = "MTLRT_ARRAY_COUNT"};
@@ -479,6 +500,7 @@ static void tables(Gen *g) {
   set(g, "TARGET_INFO", text_close(&tg, p->arena));
   set(g, "TASK_INFO", text_close(&tk, p->arena));
   set(g, "PARAM_INFO", text_close(&pm, p->arena));
+  set(g, "NODE_INFO", text_close(&nd, p->arena));
 }
 
 /* ---- the struct and the sizes ---- */
@@ -509,6 +531,7 @@ static void layout(Gen *g) {
        (long long)max1(p->arena_elems), up, (long long)max1(p->iarena_elems));
   Text f;
   text_open(&f);
+  fprintf(f.f, "    mtlrt_train_state train;       /* seed, steps taken, learning rate */\n");
   fprintf(f.f, "    %s param[%s_PARAMS];        /* trainable parameters: %s_info.params */\n", real, up, c->name);
   fprintf(f.f, "    %s grad[%s_PARAMS];         /* their gradients */\n", real, up);
   if (c->optimizer == OP_SGD && state_arrays(c))
@@ -521,15 +544,62 @@ static void layout(Gen *g) {
   fprintf(f.f, "    int64_t count[%lld];           /* num_batches_tracked */\n", (long long)max1(p->ncount));
   fprintf(f.f, "    %s a[%s_ARENA];            /* activations, gradients, scratch */\n", real, up);
   fprintf(f.f, "    int32_t ia[%s_IARENA];         /* pooling indices */\n", up);
-  fprintf(f.f, "    uint64_t seed;                 /* of the initialisation; dropout uses seed + 1 */\n");
-  fprintf(f.f, "    long step;                     /* optimizer steps taken */\n");
-  fprintf(f.f, "    double base_lr;                /* the optimizer's lr */\n");
-  fprintf(f.f, "    double lr;                     /* this epoch's, from the schedule */\n");
   set(g, "FIELDS", text_close(&f, p->arena));
+  bool sgd = c->optimizer == OP_SGD;
+  const char *states = state_arrays(c) == 2 ? "{\"exp_avg\", \"exp_avg_sq\"}" : state_arrays(c) ? "{\"momentum_buffer\"}" : "{NULL, NULL}";
+  setf(g, "INFO_MODEL",
+       "    .seed = %lld,\n    .objective = \"%s\",\n    .log_var = %s,\n    .optimizer = \"%s\",\n"
+       "    .nstates = %lld,\n    .state_names = %s,\n",
+       c->seed, p->log_var >= 0 ? "uncertainty" : "sum", p->log_var >= 0 ? log_var_name(p) : "-1",
+       op_table[c->optimizer].name, (long long)state_arrays(c), states);
+  setf(g, "STATE_CASES", "%s%s", !sgd ? "    case MTLRT_ARRAY_STATE: return m->exp_avg;\n"
+                                        "    case MTLRT_ARRAY_STATE + 1: return m->exp_avg_sq;\n"
+                                 : state_arrays(c) ? "    case MTLRT_ARRAY_STATE: return m->momentum_buffer;\n" : "",
+       "");
   setf(g, "INFO_SIZES",
        "    .param_elems = %s_PARAMS,\n    .buffer_elems = %s_BUFFERS,\n    .count_elems = %s_COUNTS,\n"
        "    .state_elems = %lld * (int64_t)%s_PARAMS,\n    .arena_elems = %s_ARENA,\n    .iarena_elems = %s_IARENA,\n",
        up, up, up, (long long)state_arrays(c), up, up, up);
+}
+
+/* The trainer program (spec §10): the model and the batch arrays in static storage, handed
+ * to libmtlrt's driver. */
+static void trainer_main(Gen *g) {
+  const Program *p = prog(g);
+  const Checked *c = p->c;
+  if (!g->o->with_main) {
+    set(g, "MAIN", "");
+    return;
+  }
+  Text t;
+  text_open(&t);
+  const char *up = g->subst[0].value, *ins = "", *tgs = "", *outs = "";
+  fprintf(t.f, "\n/* ---- the trainer: ./%s train|eval|predict|info (spec §10) ---- */\n\n", c->name);
+  fprintf(t.f, "int main(int argc, char **argv) {\n    static %s_model m;\n    static struct {\n", c->name);
+  for (int i = 0; i < c->nnodes; i++) {
+    const Node *n = c->nodes[i];
+    if (n->kind != NODE_INPUT)
+      continue;
+    const char *name = p->value[i]->ext;
+    fprintf(t.f, "        %s %s[%s_BATCH * %lld];\n", g->e.real, name, up, (long long)shape_elems(n->shape));
+    ins = arena_printf(p->arena, "%s%sio.%s", ins, *ins ? ", " : "", name);
+  }
+  for (int i = 0; i < c->ntargets; i++) {
+    const char *name = p->targets[i]->ext;
+    fprintf(t.f, "        %s %s[%s_BATCH * %lld];\n", target_type(g, &c->targets[i]), name, up,
+            (long long)shape_elems(c->targets[i].shape));
+    tgs = arena_printf(p->arena, "%s%sio.%s", tgs, *tgs ? ", " : "", name);
+  }
+  for (int k = 0; k < c->ntasks; k++) {
+    fprintf(t.f, "        %s %s[%s_BATCH * %lld];\n", g->e.real, p->out_names[k], up,
+            (long long)shape_elems(c->tasks[k].output->shape));
+    outs = arena_printf(p->arena, "%s%sio.%s", outs, *outs ? ", " : "", p->out_names[k]);
+  }
+  fprintf(t.f, "    } io;\n");
+  fprintf(t.f, "    void *const inputs[] = {%s};\n    void *const targets[] = {%s};\n    void *const outputs[] = {%s};\n",
+          ins, tgs, outs);
+  fprintf(t.f, "    return mtlrt_main(argc, argv, &%s_info, &m, inputs, targets, outputs);\n}\n", c->name);
+  set(g, "MAIN", text_close(&t, p->arena));
 }
 
 static void common(Gen *g, const Program *p, const EmitOptions *o) {
@@ -575,5 +645,6 @@ void emit_c(FILE *out, const Program *p, const EmitOptions *o) {
   backward(&g);
   init(&g);
   tables(&g);
+  trainer_main(&g);
   expand(out, tmpl_model_c, &g);
 }

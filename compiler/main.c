@@ -310,6 +310,7 @@ static bool write_code(const Options *o, const Program *p, const char *src, Aren
       .src = src,
       .file_name = strcmp(output, "-") ? base_name(output) : arena_printf(a, "%s.c", p->c->name),
       .header_name = header && strcmp(header, "-") ? base_name(header) : arena_printf(a, "%s.h", p->c->name),
+      .with_main = !o->no_main,
   };
   Out h = {0}, c = {0};
   if (header && !out_open(&h, header))

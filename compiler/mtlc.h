@@ -536,6 +536,7 @@ typedef struct EmitOptions {
   const char *src;         /* its text, for the code each block comes from */
   const char *file_name;   /* the .c file's base name */
   const char *header_name; /* the header's base name, as the .c file includes it */
+  bool with_main;          /* the trainer's main() */
 } EmitOptions;
 void emit_c(FILE *out, const Program *p, const EmitOptions *o);
 void emit_header(FILE *out, const Program *p, const EmitOptions *o);

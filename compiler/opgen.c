@@ -324,7 +324,7 @@ static void bwd_softmax(Emit *e, const Ins *ins) {
 const OpGen gen_softmax = {SAVE_Y, false, NULL, fwd_softmax, bwd_softmax};
 
 /* Dropout's mask comes from the counter-based generator: element i of this node in step s
- * (m->step, counted from 0) uses counter s * DROPOUT_STRIDE + base + i, where base is the sum
+ * (m->train.step, counted from 0) uses counter s * DROPOUT_STRIDE + base + i, where base is the sum
  * of batch * elements of the dropout nodes before it; the backward regenerates it. */
 static void plan_dropout(Program *p, Ins *ins) {
   ins->counter = p->dropout_elems;
@@ -332,7 +332,7 @@ static void plan_dropout(Program *p, Ins *ins) {
 }
 
 static const char *dropout_args(const Emit *e, const Ins *ins) {
-  return arena_printf(e->p->arena, "%s, %s, m->seed + 1, (uint64_t)m->step * DROPOUT_STRIDE + %lld",
+  return arena_printf(e->p->arena, "%s, %s, m->train.seed + 1, (uint64_t)m->train.step * DROPOUT_STRIDE + %lld",
                       rows(e, elems(ins->node)), real_lit(e, node_arg(ins->node, "p")->num),
                       (long long)ins->counter);
 }

@@ -4,6 +4,7 @@
  * take the model struct as void * and the caller's arrays as arrays of pointers, in the
  * order of `inputs`, `targets` and `tasks`. Reals are float, or double when the model was
  * generated with `mtlc --real double` (real_bytes says which); class targets are int32.
+ * Every model struct starts with a mtlrt_train_state.
  */
 #ifndef MTLRT_MODEL_H
 #define MTLRT_MODEL_H
@@ -13,11 +14,21 @@
 
 #include "mtlrt_io.h"
 
+/* The training state every generated model struct starts with. */
+typedef struct mtlrt_train_state {
+  uint64_t seed;                  /* of the initialisation; dropout draws from seed + 1 */
+  long step;                      /* optimizer steps taken */
+  double base_lr;                 /* the optimizer's learning rate */
+  double lr;                      /* this epoch's, from the schedule (set_epoch) */
+} mtlrt_train_state;
+
 /* An input, a target or a task's output, per sample (the batch axis is implicit). */
 typedef struct mtlrt_array_info {
   const char *name;               /* the .mtl name */
   int is_class;                   /* int32 class ids (class targets); reals otherwise */
   int classes;                    /* class(N): N */
+  int is_binary;                  /* a binary target */
+  int64_t ignore;                 /* class targets: the id that marks a missing label */
   int rank;
   int shape[MTLRT_MAX_RANK];
   int64_t elems;                  /* per sample */
@@ -26,9 +37,23 @@ typedef struct mtlrt_array_info {
 typedef struct mtlrt_task_info {
   const char *name;
   const char *loss;               /* "cross_entropy", "bce", "mse", "l1", "huber" */
+  double loss_arg;                /* label_smoothing (cross_entropy), delta (huber); else 0 */
   int target;                     /* index into the model's targets */
   mtlrt_array_info output;        /* the task's output (logits for cross_entropy and bce) */
+  double weight;                  /* its weight in a weighted-sum objective */
+  int nmetrics;
+  const char *metrics[8];         /* "accuracy", "miou", "pixel_accuracy", "rmse", "mae", "f1" */
 } mtlrt_task_info;
+
+/* A node of the model graph, for `info`. */
+typedef struct mtlrt_node_info {
+  const char *name;               /* "trunk.0", "cls.out.1", an input's name */
+  const char *op;                 /* "conv2d", ..., "input" */
+  int rank;
+  int shape[MTLRT_MAX_RANK];      /* per sample */
+  int64_t params;                 /* trainable parameters */
+  int64_t flops;                  /* forward FLOPs per sample */
+} mtlrt_node_info;
 
 /* The arrays of the model struct that hold parameters and their companions. */
 typedef enum {
@@ -36,6 +61,7 @@ typedef enum {
   MTLRT_ARRAY_GRAD,   /* their gradients, same layout */
   MTLRT_ARRAY_BUFFER, /* running statistics (reals) */
   MTLRT_ARRAY_COUNT,  /* num_batches_tracked counters (int64) */
+  MTLRT_ARRAY_STATE,  /* the optimizer's first state array (layout of PARAM); STATE + k: the k-th */
 } mtlrt_array;
 
 typedef struct mtlrt_param_info {
@@ -52,6 +78,14 @@ typedef struct mtlrt_model_info {
   int abi_version;                /* MTLRT_ABI_VERSION it was generated for */
   int real_bytes;                 /* 4 (float) or 8 (double) */
   int batch;                      /* the static batch: every n is in [1, batch] */
+  uint64_t seed;                  /* the model's `seed` setting */
+  const char *objective;          /* "sum" or "uncertainty" */
+  int64_t log_var;                /* uncertainty: offset of objective.log_var in param[]; else -1 */
+  const char *optimizer;          /* "sgd", "adam", "adamw" */
+  int nstates;                    /* optimizer state arrays: 0, 1 (SGD momentum) or 2 (Adam) */
+  const char *state_names[2];     /* PyTorch's names: "momentum_buffer"; "exp_avg", "exp_avg_sq" */
+  int nnodes;
+  const mtlrt_node_info *nodes;
   size_t size;                    /* sizeof the model struct */
   int ninputs, ntargets, ntasks, nparams;
   const mtlrt_array_info *inputs;
@@ -73,9 +107,13 @@ typedef struct mtlrt_model_info {
                        double *task_loss);
   /* Evaluation-mode forward pass; writes each task's output. */
   void (*forward)(void *m, int n, const void *const *inputs, void *const *outputs);
+  /* Evaluation of one batch: adds each task's summed loss over its labelled elements to
+   * loss_sum[] and their number to count[]. */
+  void (*eval_batch)(void *m, int n, const void *const *inputs, const void *const *targets,
+                     double *loss_sum, int64_t *count);
   /* Sets the learning rate of an epoch from the schedule. */
   void (*set_epoch)(void *m, int epoch, int epochs);
-  void *(*array)(void *m, mtlrt_array which);
+  void *(*array)(void *m, mtlrt_array which); /* param[], grad[], buffer[], count[], state */
   int (*save)(const void *m, const char *path, char *err, size_t errlen);
   int (*load)(void *m, const char *path, char *err, size_t errlen);
 } mtlrt_model_info;
