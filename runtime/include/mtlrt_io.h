@@ -1,5 +1,6 @@
-/* mtlrt_io.h: file formats of libmtlrt. For now, safetensors checkpoints (spec §5, §10):
- * https://github.com/huggingface/safetensors
+/* mtlrt_io.h: file formats of libmtlrt: safetensors checkpoints (spec §5, §10,
+ * https://github.com/huggingface/safetensors) and NPY data files (spec §10,
+ * https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html).
  *
  * Conventions:
  *  - Nothing here allocates on the heap; the caller owns every buffer. The loader needs
@@ -89,6 +90,75 @@ int mtlrt_safetensors_load(const char *path, const mtlrt_tensor_ref *t, int n, m
  * fmemopen()); `name` is the file name used in messages. The stream is not closed. */
 int mtlrt_safetensors_fload(FILE *f, const char *name, const mtlrt_tensor_ref *t, int n,
                             mtlrt_meta *meta, int nmeta, char *err, size_t errlen);
+
+/* ---- NPY data files ------------------------------------------------------------------ */
+
+/* The element types a data file may hold (spec §10), as written in its header's descr:
+ * '|u1', '<i4', '<i8', '<f4', '<f8' ('|i1'-style or big-endian descrs are refused). */
+typedef enum mtlrt_npy_type {
+  MTLRT_NPY_U1, /* uint8: images (scaled by 1/255 as inputs) and class ids */
+  MTLRT_NPY_I4, /* int32 class ids */
+  MTLRT_NPY_I8, /* int64 class ids */
+  MTLRT_NPY_F4, /* float32 */
+  MTLRT_NPY_F8, /* float64 */
+} mtlrt_npy_type;
+
+/* An NPY file mapped read-only into memory. */
+typedef struct mtlrt_npy {
+  mtlrt_npy_type type;
+  int rank;
+  int64_t shape[MTLRT_MAX_RANK];
+  int64_t count;               /* elements: the product of shape */
+  const unsigned char *data;   /* the first element */
+  void *map;                   /* the mapping, for mtlrt_npy_close() */
+  size_t map_size;
+} mtlrt_npy;
+
+/* The name of a type as numpy writes it: "|u1", "<f4", ... */
+const char *mtlrt_npy_type_name(mtlrt_npy_type type);
+
+/* Opens and maps an NPY file of format version 1.0, 2.0 or 3.0 and checks it: the magic,
+ * a header that is a well-formed Python dict literal with exactly 'descr', 'fortran_order'
+ * and 'shape', a descr of mtlrt_npy_type, fortran_order False, a shape of at most 8 dims
+ * whose element count does not overflow, and a file that holds every element (a longer
+ * file is an error too). On failure *a is zeroed and err says what the file holds and what
+ * was expected, e.g. "train/image.npy: Fortran order is not supported (save it with
+ * numpy.ascontiguousarray)" or "train/label.npy: the data is truncated: 60000 elements of
+ * 1 byte need 60000 bytes after the header, the file has 59392". */
+int mtlrt_npy_open(const char *path, mtlrt_npy *a, char *err, size_t errlen);
+void mtlrt_npy_close(mtlrt_npy *a);
+
+/* Copies rows rows[0..n) of a (row r is the elements [r * row_elems, (r + 1) * row_elems))
+ * into dst, converting each element: to reals (u1 is multiplied by u1_scale, e.g. 1/255;
+ * integers and f8 are converted as C converts them), or to int32 (u1, i4, i8; an i8 outside
+ * int32 becomes INT32_MIN, which no class id or ignore value equals). The caller has
+ * checked that the rows exist. */
+void mtlrt_npy_gather_f32(const mtlrt_npy *a, const int64_t *rows, int n, int64_t row_elems,
+                          float u1_scale, float *dst);
+void mtlrt_npy_gather_f64(const mtlrt_npy *a, const int64_t *rows, int n, int64_t row_elems,
+                          double u1_scale, double *dst);
+void mtlrt_npy_gather_i32(const mtlrt_npy *a, const int64_t *rows, int n, int64_t row_elems,
+                          int32_t *dst);
+
+/* Writes an NPY file (version 1.0, C order) incrementally and atomically: create() opens a
+ * temporary file beside `path` and writes the header for `shape`; append() adds elements in
+ * C order; commit() checks that exactly shape's element count was appended, flushes,
+ * fsyncs and renames the file into place; abort() removes the temporary file. */
+typedef struct mtlrt_npy_writer {
+  FILE *f;
+  char path[4096];
+  char tmp[4096 + 32];
+  mtlrt_npy_type type;
+  int64_t count;               /* elements the shape holds */
+  int64_t written;             /* elements appended so far */
+} mtlrt_npy_writer;
+
+int mtlrt_npy_create(mtlrt_npy_writer *w, const char *path, mtlrt_npy_type type, int rank,
+                     const int64_t *shape, char *err, size_t errlen);
+int mtlrt_npy_append(mtlrt_npy_writer *w, const void *data, int64_t elems, char *err,
+                     size_t errlen);
+int mtlrt_npy_commit(mtlrt_npy_writer *w, char *err, size_t errlen);
+void mtlrt_npy_abort(mtlrt_npy_writer *w);
 
 #ifdef __cplusplus
 }
