@@ -40,7 +40,7 @@ enum {
 };
 
 #define FONT "Helvetica, Arial, 'Liberation Sans', 'DejaVu Sans', sans-serif"
-#define VALUE_LIMIT 1e300 /* values are pinned to ±VALUE_LIMIT so spans stay finite */
+#define VALUE_LIMIT 1e307 /* values are pinned to ±VALUE_LIMIT so spans stay finite */
 
 /* Okabe & Ito (2008), reordered for a white background; their yellow is too pale for lines. */
 static const char *const palette[] = {"#0072B2", "#E69F00", "#009E73", "#D55E00",
@@ -110,7 +110,8 @@ static void put_char(FILE *f, uint32_t c) {
   }
 }
 
-/* Width of a character in em, after Helvetica/Arial's metrics (DejaVu Sans is ~8% wider). */
+/* Width of a character in em, after Helvetica/Arial's metrics and 4% more (DejaVu Sans is ~8%
+ * wider, so a label cut to fit may still overrun a little there). */
 static double char_em(uint32_t c) {
   static const unsigned char ascii[95] = {
       /* ' ' to '/' */ 28, 28, 36, 56, 56, 89, 67, 19, 33, 33, 39, 58, 28, 33, 28, 28,
@@ -119,7 +120,7 @@ static double char_em(uint32_t c) {
       /* 'P' to '_' */ 67, 78, 72, 67, 61, 72, 67, 94, 67, 67, 61, 28, 28, 28, 47, 56,
       /* '`' to 'o' */ 33, 56, 56, 50, 56, 56, 28, 56, 56, 22, 22, 50, 22, 83, 56, 56,
       /* 'p' to '~' */ 56, 56, 33, 50, 28, 56, 50, 72, 50, 50, 50, 33, 26, 33, 58};
-  return c >= 0x20 && c < 0x7f ? ascii[c - 0x20] / 100.0 : c < 0x3000 ? 0.62 : 1.0;
+  return 1.04 * (c >= 0x20 && c < 0x7f ? ascii[c - 0x20] / 100.0 : c < 0x3000 ? 0.62 : 1.0);
 }
 
 /* How many bytes of s fit in max_px at font size px, with "…" when cut; *w gets the width. */
@@ -181,8 +182,8 @@ static void out(FILE *f, const char *fmt, ...) {
 static void text(FILE *f, double x, double y, int px, const char *anchor, const char *attrs,
                  const char *s, double max_px) {
   bool cut;
-  double w;
-  size_t n = fit(s, px, max_px, &cut, &w);
+  double w; /* bold text is ~10% wider */
+  size_t n = fit(s, strstr(attrs, "bold") ? 1.1 * px : px, max_px, &cut, &w);
   out(f, "<text x=\"%g\" y=\"%g\" font-size=\"%d\" text-anchor=\"%s\"%s>", x, y, px, anchor, attrs);
   put_text(f, s, n, cut);
   if (cut) {
@@ -618,6 +619,7 @@ static void write_svg(FILE *f, const char *title, int epochs, const mtlrt_curve 
 
   /* colours by task in order of appearance, styles by kind within a panel */
   int ntasks = 0;
+  bool first_kind[MAX_PLOTTED];
   for (int c = 0; c < ncurves; c++) {
     for (int p = 0; p < npanels; p++)
       if (curves[c].panel == panels[p].id && k[c].any)
@@ -632,11 +634,9 @@ static void write_svg(FILE *f, const char *title, int epochs, const mtlrt_curve 
         continue;
       if (same_kind(curves[j].label, curves[c].label))
         break;
-      bool seen = false;
-      for (int i = 0; i < j && !seen; i++)
-        seen = curves[i].panel == curves[j].panel && same_kind(curves[i].label, curves[j].label);
-      kinds += !seen;
+      kinds += first_kind[j];
     }
+    first_kind[c] = j == c;
     k[c].style = j < c ? k[j].style : kinds;
   }
 
