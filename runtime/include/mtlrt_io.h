@@ -94,7 +94,9 @@ int mtlrt_safetensors_fload(FILE *f, const char *name, const mtlrt_tensor_ref *t
 /* ---- NPY data files ------------------------------------------------------------------ */
 
 /* The element types a data file may hold (spec §10), as written in its header's descr:
- * '|u1', '<i4', '<i8', '<f4', '<f8' ('|i1'-style or big-endian descrs are refused). */
+ * '|u1' (also read as '<u1' or 'u1'), '<i4', '<i8', '<f4', '<f8'. Every other descr is
+ * refused, naming it: other types ('|i1', '<f2', '|b1', structured dtypes) and big-endian
+ * ones ('>f4'). */
 typedef enum mtlrt_npy_type {
   MTLRT_NPY_U1, /* uint8: images (scaled by 1/255 as inputs) and class ids */
   MTLRT_NPY_I4, /* int32 class ids */
@@ -106,12 +108,12 @@ typedef enum mtlrt_npy_type {
 /* An NPY file mapped read-only into memory. */
 typedef struct mtlrt_npy {
   mtlrt_npy_type type;
-  int rank;
-  int64_t shape[MTLRT_MAX_RANK];
-  int64_t count;               /* elements: the product of shape */
-  const unsigned char *data;   /* the first element */
-  void *map;                   /* the mapping, for mtlrt_npy_close() */
-  size_t map_size;
+  int rank;                      /* 0 for a scalar, at most MTLRT_MAX_RANK */
+  int64_t shape[MTLRT_MAX_RANK]; /* shape[0..rank) */
+  int64_t count;                 /* elements: the product of shape */
+  const unsigned char *data;     /* the first element (any alignment; numpy's files: 64) */
+  void *map;                     /* the mapping, for mtlrt_npy_close(); NULL for an empty file */
+  size_t map_size;               /* bytes mapped: the whole file */
 } mtlrt_npy;
 
 /* The name of a type as numpy writes it: "|u1", "<f4", ... */
@@ -119,20 +121,24 @@ const char *mtlrt_npy_type_name(mtlrt_npy_type type);
 
 /* Opens and maps an NPY file of format version 1.0, 2.0 or 3.0 and checks it: the magic,
  * a header that is a well-formed Python dict literal with exactly 'descr', 'fortran_order'
- * and 'shape', a descr of mtlrt_npy_type, fortran_order False, a shape of at most 8 dims
- * whose element count does not overflow, and a file that holds every element (a longer
- * file is an error too). On failure *a is zeroed and err says what the file holds and what
- * was expected, e.g. "train/image.npy: Fortran order is not supported (save it with
- * numpy.ascontiguousarray)" or "train/label.npy: the data is truncated: 60000 elements of
- * 1 byte need 60000 bytes after the header, the file has 59392". */
+ * and 'shape' (any order and spacing, a trailing comma or not; strings without escapes;
+ * Python 2's 5L in 1.0 and 2.0 headers, as numpy reads them), a descr of mtlrt_npy_type,
+ * fortran_order False, a tuple shape of at most 8 dims, each at most 2^63-1, whose data size
+ * does not overflow, and a file that holds every element (a longer file is an error too).
+ * On failure *a is zeroed and err says what the file holds and what was expected, e.g.
+ * "train/image.npy: Fortran order is not supported (save it with numpy.ascontiguousarray)"
+ * or "train/label.npy: the data is truncated: 60000 elements of 1 byte need 60000 bytes
+ * after the header, the file has 59392". The file must not shrink while it is mapped (a
+ * read past its new end would raise SIGBUS). close() of a zeroed or closed *a does nothing. */
 int mtlrt_npy_open(const char *path, mtlrt_npy *a, char *err, size_t errlen);
 void mtlrt_npy_close(mtlrt_npy *a);
 
 /* Copies rows rows[0..n) of a (row r is the elements [r * row_elems, (r + 1) * row_elems))
  * into dst, converting each element: to reals (u1 is multiplied by u1_scale, e.g. 1/255;
- * integers and f8 are converted as C converts them), or to int32 (u1, i4, i8; an i8 outside
- * int32 becomes INT32_MIN, which no class id or ignore value equals). The caller has
- * checked that the rows exist. */
+ * integers and f8 are converted as C converts them; f4 into float and f8 into double are a
+ * memcpy per row), or to int32 (u1, i4, i8; an i8 outside int32 becomes INT32_MIN, which no
+ * class id or ignore value equals, and so does a real that is not an integer in int32's
+ * range). The caller has checked that the rows exist. */
 void mtlrt_npy_gather_f32(const mtlrt_npy *a, const int64_t *rows, int n, int64_t row_elems,
                           float u1_scale, float *dst);
 void mtlrt_npy_gather_f64(const mtlrt_npy *a, const int64_t *rows, int n, int64_t row_elems,
@@ -140,14 +146,19 @@ void mtlrt_npy_gather_f64(const mtlrt_npy *a, const int64_t *rows, int n, int64_
 void mtlrt_npy_gather_i32(const mtlrt_npy *a, const int64_t *rows, int n, int64_t row_elems,
                           int32_t *dst);
 
-/* Writes an NPY file (version 1.0, C order) incrementally and atomically: create() opens a
- * temporary file beside `path` and writes the header for `shape`; append() adds elements in
- * C order; commit() checks that exactly shape's element count was appended, flushes,
- * fsyncs and renames the file into place; abort() removes the temporary file. */
+/* Writes an NPY file (version 1.0, C order, the header byte for byte as numpy.save writes
+ * it, the data at a multiple of 64 bytes) incrementally and atomically: create() opens a
+ * temporary file beside `path` (named `path` + ".<pid>.<k>.tmp") and writes the header for
+ * `shape`; append() adds `elems` elements of `type` in C order; commit() checks that exactly
+ * shape's element count was appended, flushes, fsyncs and renames the file into place and
+ * fsyncs the directory. Until commit() succeeds an existing file at `path` is untouched.
+ * After a failed append() the caller calls abort(); a failed create() or commit() leaves no
+ * temporary file. abort() removes the temporary file; after commit(), after a failed
+ * create() or a second time it does nothing. */
 typedef struct mtlrt_npy_writer {
-  FILE *f;
-  char path[4096];
-  char tmp[4096 + 32];
+  FILE *f;                     /* the temporary file; NULL when none is open */
+  char path[4096];             /* the target */
+  char tmp[4096 + 32];         /* the temporary file's name; "" when there is none */
   mtlrt_npy_type type;
   int64_t count;               /* elements the shape holds */
   int64_t written;             /* elements appended so far */

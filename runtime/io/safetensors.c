@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "mtlrt_io.h"
+#include "atomic.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -330,25 +331,6 @@ static int check_save(const char *path, const mtlrt_tensor_ref *t, int n, const 
   return 0;
 }
 
-static void sync_dir(const char *path) {
-  char dir[4096];
-  const char *slash = strrchr(path, '/');
-  if (!slash) {
-    strcpy(dir, ".");
-  } else {
-    size_t len = slash == path ? 1 : (size_t)(slash - path);
-    if (len >= sizeof dir)
-      return;
-    memcpy(dir, path, len);
-    dir[len] = '\0';
-  }
-  int fd = open(dir, O_RDONLY);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
-}
-
 int mtlrt_safetensors_save(const char *path, const mtlrt_tensor_ref *t, int n,
                            const mtlrt_meta *meta, int nmeta, mtlrt_dtype file_dtype_real,
                            char *err, size_t errlen) {
@@ -361,25 +343,11 @@ int mtlrt_safetensors_save(const char *path, const mtlrt_tensor_ref *t, int n,
   put_header(&dry, t, n, meta, nmeta, file_dtype_real);
   uint64_t hlen = (dry.n + 7) / 8 * 8;
 
-  char tmp[4096];
-  int fd = -1;
-  for (int k = 0; k < 100 && fd < 0; k++) {
-    int len = snprintf(tmp, sizeof tmp, "%s.%ld.%d.tmp", path, (long)getpid(), k);
-    if (len < 0 || (size_t)len >= sizeof tmp)
-      return fail(err, errlen, path, "the file name is too long");
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    if (fd < 0 && errno != EEXIST)
-      return fail(err, errlen, path, "cannot create a temporary file: %s", strerror(errno));
-  }
-  if (fd < 0)
-    return fail(err, errlen, path, "cannot create a temporary file: all names are taken");
-  FILE *f = fdopen(fd, "wb");
-  if (!f) {
-    int e = errno;
-    close(fd);
-    remove(tmp);
-    return fail(err, errlen, path, "cannot write a temporary file: %s", strerror(e));
-  }
+  char tmp[4200];
+  const char *why;
+  FILE *f = mtlrt_atomic_create(path, tmp, sizeof tmp, &why);
+  if (!f)
+    return fail(err, errlen, path, "cannot create a temporary file: %s", why);
 
   Out o = {.f = f};
   errno = 0;
@@ -392,23 +360,8 @@ int mtlrt_safetensors_save(const char *path, const mtlrt_tensor_ref *t, int n,
     put(&o, " ", 1);
   for (int i = 0; i < n; i++)
     put_data(&o, &t[i], file_dtype_real);
-  int e = 0;
-  if (o.failed || fflush(f) != 0 || ferror(f))
-    e = errno ? errno : EIO;
-  else if (fsync(fileno(f)) != 0)
-    e = errno;
-  if (fclose(f) != 0 && !e)
-    e = errno ? errno : EIO;
-  if (e) {
-    remove(tmp);
-    return fail(err, errlen, path, "cannot write a temporary file: %s", strerror(e));
-  }
-  if (rename(tmp, path) != 0) {
-    e = errno;
-    remove(tmp);
-    return fail(err, errlen, path, "cannot replace the file: %s", strerror(e));
-  }
-  sync_dir(path);
+  if (mtlrt_atomic_commit(f, o.failed, tmp, path, &why))
+    return fail(err, errlen, path, "cannot write the file: %s", why);
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "mtlrt_train.h"
+#include "../io/atomic.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -721,22 +722,6 @@ static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...
   return -1;
 }
 
-/* Makes the rename durable; a failure here loses nothing that the rename did not already do. */
-static void sync_dir(const char *path) {
-  char dir[4096];
-  const char *slash = strrchr(path, '/');
-  size_t len = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
-  if (len >= sizeof dir)
-    return;
-  memcpy(dir, slash ? path : ".", slash ? len : 1);
-  dir[slash ? len : 1] = '\0';
-  int fd = open(dir, O_RDONLY);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
-}
-
 int mtlrt_plot_svg(const char *path, const char *title, int epochs, const mtlrt_curve *curves,
                    int ncurves, char *err, size_t errlen) {
   if (!path || !*path)
@@ -746,40 +731,13 @@ int mtlrt_plot_svg(const char *path, const char *title, int epochs, const mtlrt_
   if (epochs < 0)
     epochs = 0;
 
-  char tmp[4096];
-  int fd = -1;
-  for (int k = 0; k < 100 && fd < 0; k++) {
-    int len = snprintf(tmp, sizeof tmp, "%s.%ld.%d.tmp", path, (long)getpid(), k);
-    if (len < 0 || (size_t)len >= sizeof tmp)
-      return fail(err, errlen, path, "the file name is too long");
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-    if (fd < 0 && errno != EEXIST)
-      return fail(err, errlen, path, "cannot write the plot: %s", strerror(errno));
-  }
-  if (fd < 0)
-    return fail(err, errlen, path, "cannot write the plot: no free temporary name");
-  FILE *f = fdopen(fd, "w");
-  if (!f) {
-    int e = errno;
-    close(fd);
-    remove(tmp);
-    return fail(err, errlen, path, "cannot write the plot: %s", strerror(e));
-  }
-  errno = 0;
+  char tmp[4200];
+  const char *why;
+  FILE *f = mtlrt_atomic_create(path, tmp, sizeof tmp, &why);
+  if (!f)
+    return fail(err, errlen, path, "cannot write the plot: %s", why);
   write_svg(f, title, epochs, curves, ncurves);
-  int e = 0;
-  if (fflush(f) != 0 || ferror(f))
-    e = errno ? errno : EIO;
-  else if (fsync(fileno(f)) != 0)
-    e = errno;
-  if (fclose(f) != 0 && !e)
-    e = errno ? errno : EIO;
-  if (!e && rename(tmp, path) != 0)
-    e = errno;
-  if (e) {
-    remove(tmp);
-    return fail(err, errlen, path, "cannot write the plot: %s", strerror(e));
-  }
-  sync_dir(path);
+  if (mtlrt_atomic_commit(f, 0, tmp, path, &why))
+    return fail(err, errlen, path, "cannot write the plot: %s", why);
   return 0;
 }
