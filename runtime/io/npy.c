@@ -10,7 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "mtlrt_io.h"
-#include "atomic.h"
+#include "files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,21 +43,7 @@ const char *mtlrt_npy_type_name(mtlrt_npy_type type) {
   return (unsigned)type < NTYPES ? types[type].descr : "?";
 }
 
-static int fail(char *err, size_t errlen, const char *file, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, const char *file, const char *fmt, ...) {
-  if (err && errlen > 0) {
-    int k = snprintf(err, errlen, "%s: ", file);
-    if (k >= 0 && (size_t)k < errlen) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return -1;
-}
+#define fail mtlrt_file_error /* "FILE: message" into err; returns -1 */
 
 /* The elements of a shape, or -1 if more than INT64_MAX. */
 static int64_t elements(const int64_t *shape, int rank) {

@@ -11,7 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "mtlrt_io.h"
-#include "atomic.h"
+#include "files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,18 +84,7 @@ static int little_endian(void) {
   return low == 1;
 }
 
-static int fail(char *err, size_t errlen, const char *file, const char *fmt, ...) {
-  if (err && errlen > 0) {
-    int k = snprintf(err, errlen, "%s: ", file);
-    if (k >= 0 && (size_t)k < errlen) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return -1;
-}
+#define fail mtlrt_file_error /* "FILE: message" into err; returns -1 */
 
 static const char *printable(char *dst, size_t cap, const char *s) {
   size_t k = 0;

@@ -14,7 +14,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "mtlrt_train.h"
-#include "../io/atomic.h"
+#include "../io/files.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -709,18 +709,7 @@ static void write_svg(FILE *f, const char *title, int epochs, const mtlrt_curve 
 
 /* ---- the file ---- */
 
-static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...) {
-  if (err && errlen > 0) {
-    int k = snprintf(err, errlen, "%s: ", path);
-    if (k >= 0 && (size_t)k < errlen) {
-      va_list ap;
-      va_start(ap, fmt);
-      vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-      va_end(ap);
-    }
-  }
-  return -1;
-}
+#define fail mtlrt_file_error /* "FILE: message" into err; returns -1 */
 
 int mtlrt_plot_svg(const char *path, const char *title, int epochs, const mtlrt_curve *curves,
                    int ncurves, char *err, size_t errlen) {

@@ -1,8 +1,11 @@
-/* atomic.c: replacing a file so that a crash never leaves a broken one (see atomic.h); used
- * by every writer of libmtlrt: checkpoints, data files, plots. */
+/* files.c: replacing a file so that a crash never leaves a broken one, and the one-line
+ * error messages that name the file (see files.h); used by every reader and writer of
+ * libmtlrt: checkpoints, data files, plots. */
 #define _POSIX_C_SOURCE 200809L
 
-#include "atomic.h"
+#include "files.h"
+
+#include <stdarg.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,4 +79,17 @@ void mtlrt_atomic_discard(FILE *f, const char *tmp) {
   if (f)
     fclose(f);
   remove(tmp);
+}
+
+int mtlrt_file_error(char *err, size_t errlen, const char *file, const char *fmt, ...) {
+  if (err && errlen > 0) {
+    int k = snprintf(err, errlen, "%s: ", file);
+    if (k >= 0 && (size_t)k < errlen) {
+      va_list ap;
+      va_start(ap, fmt);
+      vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+      va_end(ap);
+    }
+  }
+  return -1;
 }

@@ -1,8 +1,9 @@
-/* atomic.h: how libmtlrt replaces a file (internal): the new contents go to a temporary
- * file beside the target, which is flushed, synced and renamed over it, so a crash at any
- * moment leaves either the old file or the new one. */
-#ifndef MTLRT_ATOMIC_H
-#define MTLRT_ATOMIC_H
+/* files.h: how libmtlrt writes files and reports on them (internal). A file is replaced
+ * atomically: the new contents go to a temporary file beside the target, which is flushed,
+ * synced and renamed over it, so a crash at any moment leaves either the old file or the new
+ * one. Errors are one line in the caller's buffer, starting with the file's name. */
+#ifndef MTLRT_FILES_H
+#define MTLRT_FILES_H
 
 #include <stddef.h>
 #include <stdio.h>
@@ -19,5 +20,10 @@ int mtlrt_atomic_commit(FILE *f, int write_failed, const char *tmp, const char *
 
 /* Gives up: closes f (if not NULL) and removes tmp. */
 void mtlrt_atomic_discard(FILE *f, const char *tmp);
+
+/* Writes "FILE: message" into err (at most errlen bytes, NUL-terminated; err may be NULL)
+ * and returns -1. */
+int mtlrt_file_error(char *err, size_t errlen, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif
