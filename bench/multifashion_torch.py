@@ -40,15 +40,15 @@ def epoch_order(n, seed, epoch):
         keys = [mix(np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + mix(np.uint64(epoch * 4 + r + 1)))
                 for r in range(4)]
     x = np.arange(n, dtype=np.uint64)
-    todo = np.ones(n, dtype=bool)
-    while todo.any():
-        v = x[todo]
+    pending = np.ones(n, dtype=bool)
+    while pending.any():
+        v = x[pending]
         l, r = v >> half, v & mask
         for k in keys:
             l, r = r, l ^ (mix(r ^ k) & mask)
         v = (l << half) | r
-        x[todo] = v
-        todo[todo] = v >= np.uint64(n)
+        x[pending] = v
+        pending[pending] = v >= np.uint64(n)
     return x.astype(np.int64)
 
 

@@ -23,46 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures, checks;
-static char dir[256];
-static char err[1024];
-
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    checks++;                                                                                      \
-    if (!(cond)) {                                                                                 \
-      failures++;                                                                                  \
-      fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond);                              \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fputc('\n', stderr);                                                                         \
-    }                                                                                              \
-  } while (0)
-
-static const char *in_dir(const char *name) {
-  static char paths[4][512];
-  static int next;
-  char *p = paths[next++ % 4];
-  snprintf(p, 512, "%s/%s", dir, name);
-  return p;
-}
-
-static long read_file(const char *path, unsigned char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  if (!f)
-    return -1;
-  size_t n = fread(buf, 1, cap, f);
-  fclose(f);
-  return (long)n;
-}
-
-static void write_file(const char *path, const void *buf, size_t n) {
-  FILE *f = fopen(path, "wb");
-  if (!f || fwrite(buf, 1, n, f) != n) {
-    perror(path);
-    exit(2);
-  }
-  fclose(f);
-}
+#include "check.h"
 
 /* Writes a file with this JSON header (padded as given) and `data` bytes of buffer. */
 static void write_raw(const char *path, const char *json, const void *data, size_t ndata) {
@@ -74,17 +35,6 @@ static void write_raw(const char *path, const char *json, const void *data, size
   if (ndata)
     memcpy(buf + 8 + h, data, ndata);
   write_file(path, buf, 8 + h + ndata);
-}
-
-static int count_dir_entries(const char *path) {
-  DIR *d = opendir(path);
-  int n = 0;
-  if (!d)
-    return -1;
-  for (struct dirent *e; (e = readdir(d));)
-    n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-  closedir(d);
-  return n;
 }
 
 /* ---- Round trips ---- */
