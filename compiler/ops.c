@@ -78,6 +78,11 @@ static bool shape_conv2d(Sema *s, Node *n) {
   }
   if (!window_fits(s, n, out, k, dil, "kernel"))
     return false;
+  if (out[0] > INT_MAX || out[1] > INT_MAX) {
+    node_error(s, n, "conv2d: the output would be [%d, %lld, %lld], too large", c, (long long)out[0],
+               (long long)out[1]);
+    return false;
+  }
   Shape sh = shape_of(3, c, (int)out[0], (int)out[1]);
   int64_t per_out = (int64_t)in.dim[0] / groups * k[0] * k[1];
   n->flops = add(mul(2 * per_out, shape_elems(sh)), bias ? shape_elems(sh) : 0);
