@@ -7,6 +7,7 @@
 #include <tgmath.h>
 
 #define REAL float
+#define MTLRT_SIMD_F32
 #define FN(name) mtlrt_##name##_f32
 #define R(c) ((float)(c))
 #include "kernels.inc"

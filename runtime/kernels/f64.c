@@ -6,6 +6,7 @@
 #include <tgmath.h>
 
 #define REAL double
+#define MTLRT_SIMD_F64
 #define FN(name) mtlrt_##name##_f64
 #define R(c) ((double)(c))
 #include "kernels.inc"
