@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ABI_VERSION 1 /* MTLRT_ABI_VERSION of the runtime this code generator targets */
+#define ABI_VERSION 2 /* MTLRT_ABI_VERSION of the runtime this code generator targets */
 
 /* A section of text being built: a memory stream. */
 typedef struct Text {
@@ -95,17 +95,6 @@ static void expand(FILE *out, const char *tmpl, const Gen *g) {
 
 /* ---- small helpers ---- */
 
-static const char *real_lit(const Gen *g, double v) {
-  return arena_printf(g->e.p->arena, "(%s)%s", g->e.real, real_str(g->e.p->arena, v));
-}
-
-static double arg_num(OpId op, const Bound *args, const char *name) {
-  for (int i = 0; op_table[op].args[i].name; i++)
-    if (!strcmp(op_table[op].args[i].name, name))
-      return args[i].num;
-  fprintf(stderr, "mtlc: internal error: %s has no argument '%s'\n", op_table[op].name, name);
-  abort();
-}
 
 /* The source text of a one-line range, for comments; "..." closes what spans lines. */
 static const char *source_text(const Gen *g, Loc loc) {
@@ -240,11 +229,11 @@ static const char *loss_call(const Gen *g, int t, const Buf *out, const char *gr
     int classes = task->output->shape.dim[0];
     return arena_printf(p->arena, "%s(n, %d, %lld, %s, %s, %lld, %s, %s, &count)", fn, classes,
                         (long long)(elems / classes), x, y, tg->has_ignore ? tg->ignore : -100LL,
-                        real_lit(g, arg_num(task->loss, task->loss_args, "label_smoothing")), grad);
+                        real_lit(&g->e, op_arg(task->loss, task->loss_args, "label_smoothing")), grad);
   }
   case OP_HUBER:
     return arena_printf(p->arena, "%s(%s, %s, %s, %s, %s, &count)", fn, all,
-                        real_lit(g, arg_num(task->loss, task->loss_args, "delta")), x, y, grad);
+                        real_lit(&g->e, op_arg(task->loss, task->loss_args, "delta")), x, y, grad);
   default:
     return arena_printf(p->arena, "%s(%s, %s, %s, %s, &count)", fn, all, x, y, grad);
   }
@@ -256,20 +245,13 @@ static void accum(const Gen *g, FILE *out, const Ins *ins) {
           buf_expr(&g->e, ins->src), buf_expr(&g->e, ins->dst));
 }
 
-static const char *log_var_name(const Program *p) {
-  for (int i = 0; i < p->nslots; i++)
-    if (!p->slots[i].node && p->slots[i].offset == p->log_var)
-      return p->slots[i].cname;
-  return NULL;
-}
-
 static void losses(Gen *g) {
   const Program *p = prog(g);
   const Checked *c = p->c;
-  bool uw = p->log_var >= 0;
   Text t;
   text_open(&t);
   g->e.out = t.f;
+  emit_objective_weights(&g->e);
   for (int i = p->nfwd; i < p->nfwd + p->nloss; i++) {
     const Ins *ins = &p->ins[i];
     if (ins->kind == INS_ACCUM) {
@@ -277,37 +259,24 @@ static void losses(Gen *g) {
       continue;
     }
     const Task *task = &c->tasks[ins->task];
-    int64_t elems = shape_elems(task->output->shape);
     const char *grad = ins->dst ? buf_expr(&g->e, ins->dst) : "NULL";
     fprintf(t.f, "    /* %s: task %s: loss = %s */\n    {\n", where(g, task->loss_loc), task->name,
             source_text(g, task->loss_loc));
     fprintf(t.f, "        size_t count;\n");
     fprintf(t.f, "        task_loss[%d] = %s;\n", ins->task, loss_call(g, ins->task, ins->src, grad));
-    if (uw) {
-      /* Kendall et al.: 1/2 exp(-s) L + 1/2 s, left out when the task has no label. */
-      const char *s = arena_printf(p->arena, "m->param[%s + %d]", log_var_name(p), ins->task);
-      const char *ds = arena_printf(p->arena, "m->grad[%s + %d]", log_var_name(p), ins->task);
-      fprintf(t.f, "        %s = 0;\n        if (count) {\n", ds);
-      fprintf(t.f, "            %s w = (%s)0.5 * (%s)exp(-%s);\n", g->e.real, g->e.real, g->e.real, s);
-      fprintf(t.f, "            loss += w * task_loss[%d] + (%s)0.5 * %s;\n", ins->task, g->e.real, s);
-      fprintf(t.f, "            %s = (%s)0.5 - w * task_loss[%d];\n", ds, g->e.real, ins->task);
-      if (ins->dst)
-        fprintf(t.f, "            mtlrt_scale_%s((size_t)n * %lld, %s, w);\n", g->e.sfx, (long long)elems, grad);
-      fprintf(t.f, "        }\n");
-    } else {
-      double w = task->weight;
-      fprintf(t.f, "        loss += %s * task_loss[%d];\n", real_lit(g, w), ins->task);
-      if (ins->dst && w != 1)
-        fprintf(t.f, "        mtlrt_scale_%s((size_t)n * %lld, %s, %s);\n", g->e.sfx, (long long)elems, grad,
-                real_lit(g, w));
-    }
+    emit_objective_task(&g->e, ins->task, ins->dst ? grad : NULL, shape_elems(task->output->shape));
     fprintf(t.f, "    }\n");
   }
   set(g, "LOSSES", text_close(&t, p->arena));
-  if (uw)
-    set(g, "OBJECTIVE_DOC", "uncertainty weighting (Kendall et al. 2018), learned log-variances");
-  else
-    set(g, "OBJECTIVE_DOC", "the weighted sum of the task losses");
+  set(g, "OBJECTIVE_DOC", objective_doc(c));
+  text_open(&t);
+  g->e.out = t.f;
+  emit_objective_step(&g->e);
+  set(g, "OBJECTIVE_STEP", text_close(&t, p->arena));
+  text_open(&t);
+  g->e.out = t.f;
+  emit_objective_epoch(&g->e);
+  set(g, "OBJECTIVE_EPOCH", text_close(&t, p->arena));
 }
 
 static void backward(Gen *g) {
@@ -338,19 +307,19 @@ static void optimizer(Gen *g) {
   if (c->clip_norm > 0)
     fprintf(t.f, "    mtlrt_clip_grad_norm_%s(%s, m->grad, %s);\n", g->e.sfx, n, real_str(p->arena, c->clip_norm));
   if (op == OP_SGD) {
-    double momentum = arg_num(op, a, "momentum");
+    double momentum = op_arg(op, a, "momentum");
     fprintf(t.f, "    mtlrt_sgd_step_%s(%s, m->param, m->grad, %s, m->train.step, (%s)m->train.lr, %s, 0, %d, %s);\n", g->e.sfx,
-            n, momentum ? "m->momentum_buffer" : "NULL", g->e.real, real_lit(g, momentum),
-            arg_num(op, a, "nesterov") != 0, real_lit(g, arg_num(op, a, "weight_decay")));
+            n, momentum ? "m->momentum_buffer" : "NULL", g->e.real, real_lit(&g->e, momentum),
+            op_arg(op, a, "nesterov") != 0, real_lit(&g->e, op_arg(op, a, "weight_decay")));
   } else {
     fprintf(t.f, "    mtlrt_%s_step_%s(%s, m->param, m->grad, m->exp_avg, m->exp_avg_sq, m->train.step,\n        (%s)m->train.lr, ",
             op_table[op].name, g->e.sfx, n, g->e.real);
-    fprintf(t.f, "%s, %s, %s, %s);\n", real_lit(g, arg_num(op, a, "beta1")),
-            real_lit(g, arg_num(op, a, "beta2")), real_lit(g, arg_num(op, a, "eps")),
-            real_lit(g, arg_num(op, a, "weight_decay")));
+    fprintf(t.f, "%s, %s, %s, %s);\n", real_lit(&g->e, op_arg(op, a, "beta1")),
+            real_lit(&g->e, op_arg(op, a, "beta2")), real_lit(&g->e, op_arg(op, a, "eps")),
+            real_lit(&g->e, op_arg(op, a, "weight_decay")));
   }
   set(g, "OPTIMIZER", text_close(&t, p->arena));
-  set(g, "LR", real_str(p->arena, arg_num(op, a, "lr")));
+  set(g, "LR", real_str(p->arena, op_arg(op, a, "lr")));
   set(g, "CLIP_DOC", c->clip_norm > 0 ? arena_printf(p->arena, "clipping of the gradient norm to %g, ", c->clip_norm) : "");
   set(g, "OPTIMIZER_DOC", arena_printf(p->arena, "%s (as torch.optim.%s)", op_table[op].name,
                                        op == OP_SGD ? "SGD" : op == OP_ADAM ? "Adam" : "AdamW"));
@@ -363,13 +332,13 @@ static void schedule(Gen *g) {
   switch (c->schedule) {
   case OP_STEP:
     setf(g, "SCHEDULE", "    m->train.lr = mtlrt_schedule_lr(MTLRT_SCHEDULE_STEP, m->train.base_lr, epoch, epochs, %s, %s);\n",
-         real_str(p->arena, arg_num(OP_STEP, a, "every")), real_str(p->arena, arg_num(OP_STEP, a, "gamma")));
-    setf(g, "SCHEDULE_DOC", "step(every = %g, gamma = %g)", arg_num(OP_STEP, a, "every"), arg_num(OP_STEP, a, "gamma"));
+         real_str(p->arena, op_arg(OP_STEP, a, "every")), real_str(p->arena, op_arg(OP_STEP, a, "gamma")));
+    setf(g, "SCHEDULE_DOC", "step(every = %g, gamma = %g)", op_arg(OP_STEP, a, "every"), op_arg(OP_STEP, a, "gamma"));
     break;
   case OP_COSINE:
     setf(g, "SCHEDULE", "    m->train.lr = mtlrt_schedule_lr(MTLRT_SCHEDULE_COSINE, m->train.base_lr, epoch, epochs, %s, 0);\n",
-         real_str(p->arena, arg_num(OP_COSINE, a, "warmup")));
-    setf(g, "SCHEDULE_DOC", "cosine(warmup = %g)", arg_num(OP_COSINE, a, "warmup"));
+         real_str(p->arena, op_arg(OP_COSINE, a, "warmup")));
+    setf(g, "SCHEDULE_DOC", "cosine(warmup = %g)", op_arg(OP_COSINE, a, "warmup"));
     break;
   default:
     set(g, "SCHEDULE", "    (void)epoch;\n    (void)epochs;\n    m->train.lr = m->train.base_lr;\n");
@@ -425,7 +394,7 @@ static void init(Gen *g) {
     if (w->shape.rank >= 2 && (!strcmp(name, "weight") || !strcmp(name, "bias"))) {
       int64_t fan_in = shape_elems(w->shape) / w->shape.dim[0];
       fprintf(t.f, "    mtlrt_init_uniform_%s(%lld, %s, seed, %s, m->%s + %s); /* %s */\n", g->e.sfx, (long long)elems,
-              real_lit(g, 1 / sqrt((double)fan_in)), s->cname, array, s->cname, s->key);
+              real_lit(&g->e, 1 / sqrt((double)fan_in)), s->cname, array, s->cname, s->key);
     } else if (!strcmp(name, "weight") || !strcmp(name, "running_var")) {
       fprintf(t.f, "    mtlrt_fill_%s(%lld, 1, m->%s + %s); /* %s */\n", g->e.sfx, (long long)elems, array, s->cname,
               s->key);
@@ -485,7 +454,7 @@ static void tables(Gen *g) {
     for (int k = 0; k < task->nmetrics; k++)
       metrics = arena_printf(p->arena, "%s%s\"%s\"", metrics, k ? ", " : "", task->metrics[k]);
     fprintf(tk.f, "    {\"%s\", \"%s\", %s, %d,\n     %s,\n     %s, %d, {%s}},\n", task->name,
-            op_table[task->loss].name, real_str(p->arena, arg ? arg_num(task->loss, task->loss_args, arg) : 0),
+            op_table[task->loss].name, real_str(p->arena, arg ? op_arg(task->loss, task->loss_args, arg) : 0),
             (int)(task->target - c->targets), array_info(g, task->name, NULL, task->output->shape),
             real_str(p->arena, c->objective == OBJ_SUM ? task->weight : 1), task->nmetrics, metrics);
   }
@@ -507,7 +476,7 @@ static void tables(Gen *g) {
 
 static int64_t state_arrays(const Checked *c) {
   if (c->optimizer == OP_SGD)
-    return arg_num(OP_SGD, c->optimizer_args, "momentum") != 0;
+    return op_arg(OP_SGD, c->optimizer_args, "momentum") != 0;
   return 2;
 }
 
@@ -542,6 +511,11 @@ static void layout(Gen *g) {
             real, up, real, up);
   fprintf(f.f, "    %s buffer[%lld];           /* running statistics */\n", real, (long long)max1(p->nbuffer));
   fprintf(f.f, "    int64_t count[%lld];           /* num_batches_tracked */\n", (long long)max1(p->ncount));
+  fprintf(f.f, "    %s task_weight[%d];         /* each task's weight in the last step */\n", real, c->ntasks);
+  fprintf(f.f, "    int labelled[%d];              /* the tasks with labels in the last batch */\n", c->ntasks);
+  const char *state = objective_state_size(p);
+  if (state)
+    fprintf(f.f, "    %s objective_state[%s]; /* what the objective keeps between steps */\n", real, state);
   fprintf(f.f, "    %s a[%s_ARENA];            /* activations, gradients, scratch */\n", real, up);
   fprintf(f.f, "    int32_t ia[%s_IARENA];         /* pooling indices */\n", up);
   set(g, "FIELDS", text_close(&f, p->arena));
@@ -550,12 +524,13 @@ static void layout(Gen *g) {
   setf(g, "INFO_MODEL",
        "    .seed = %lld,\n    .objective = \"%s\",\n    .log_var = %s,\n    .optimizer = \"%s\",\n"
        "    .nstates = %lld,\n    .state_names = %s,\n",
-       c->seed, p->log_var >= 0 ? "uncertainty" : "sum", p->log_var >= 0 ? log_var_name(p) : "-1",
-       op_table[c->optimizer].name, (long long)state_arrays(c), states);
+       c->seed, c->objective == OBJ_SUM ? "sum" : op_table[c->strategy].name,
+       p->log_var >= 0 ? objective_param(p) : "-1", op_table[c->optimizer].name, (long long)state_arrays(c), states);
   setf(g, "STATE_CASES", "%s%s", !sgd ? "    case MTLRT_ARRAY_STATE: return m->exp_avg;\n"
                                         "    case MTLRT_ARRAY_STATE + 1: return m->exp_avg_sq;\n"
                                  : state_arrays(c) ? "    case MTLRT_ARRAY_STATE: return m->momentum_buffer;\n" : "",
-       "");
+       state ? "    case MTLRT_ARRAY_OBJECTIVE: return m->objective_state;\n" : "");
+  setf(g, "OBJECTIVE_ELEMS", "%s", state ? arena_printf(p->arena, "(int64_t)(%s)", state) : "0");
   setf(g, "INFO_SIZES",
        "    .param_elems = %s_PARAMS,\n    .buffer_elems = %s_BUFFERS,\n    .count_elems = %s_COUNTS,\n"
        "    .state_elems = %lld * (int64_t)%s_PARAMS,\n    .arena_elems = %s_ARENA,\n    .iarena_elems = %s_IARENA,\n",

@@ -19,7 +19,7 @@ static const char *const reserved[] = {
     "training", "task_loss", "loss", "count", "scale", "total", "path", "err", "seed", "outputs",
     "inputs", "targets", "main", "NULL", "size_t", "int32_t", "int64_t", "uint64_t", "tasks",
     "params", "array", "tensors", "forward_pass", "meta", "t", "tl", "in", "tg", "out", "p", "i",
-    "epoch", "epochs", "which", "model", "loss_sum", "NPARAMS", "DROPOUT_STRIDE"};
+    "epoch", "epochs", "which", "model", "loss_sum", "NPARAMS", "DROPOUT_STRIDE", "w", "l"};
 
 const char *c_ident(Program *p, const char *name) {
   char *s = arena_printf(p->arena, "%s", name);
@@ -109,10 +109,10 @@ const Slot *find_slot(const Program *p, const Node *n, const char *name) {
 }
 
 Program *lower(Arena *a, const Checked *c, bool f64, Diag *d) {
-  if (c->objective == OBJ_STRATEGY && c->strategy != OP_UNCERTAINTY) {
+  if (!objective_supported(c)) {
     error_at(d, c->strategy_loc,
              "code generation for the '%s' objective is not available in mtlc %s yet; "
-             "use a weighted sum or uncertainty(...)", op_table[c->strategy].name, MTLC_VERSION);
+             "use a weighted sum, uncertainty, dwa or rlw", op_table[c->strategy].name, MTLC_VERSION);
     return NULL;
   }
   Program *p = arena_alloc(a, sizeof *p);

@@ -294,6 +294,8 @@ extern const OpInfo op_table[OP_COUNT];
 const OpInfo *find_op(const char *name, unsigned kinds);
 int op_names(unsigned kinds, const char **out); /* names of those kinds; returns count */
 const char *call_kind_name(CallKind k);
+/* The bound value of the argument `name` of op (an internal error if it has none). */
+double op_arg(OpId op, const Bound *args, const char *name);
 
 /* ----------------------------------------------------------------- sema.c */
 
@@ -527,6 +529,21 @@ const char *param_expr(const Emit *e, const Node *n, const char *name);
 const char *grad_expr(const Emit *e, const Node *n, const char *name);
 const Slot *find_slot(const Program *p, const Node *n, const char *name);
 const char *real_str(Arena *a, double v); /* the shortest text that reads back as v */
+const char *real_lit(const Emit *e, double v); /* v as a literal of the model's real type */
+
+/* ------------------------------------------------------------ objective.c */
+
+/* The objective's code: emit.c places each piece. */
+bool objective_supported(const Checked *c);
+const char *objective_doc(const Checked *c);
+const char *objective_state_size(const Program *p); /* objective_state[]'s size, or NULL */
+const char *objective_param(const Program *p);      /* uncertainty: objective.log_var's offset */
+void emit_objective_weights(const Emit *e);         /* w[] of a step, before the losses */
+/* After task t's loss call (which set `count`): its term of the objective and the scaling
+ * of its output's gradient `seed` (NULL: none) of seed_elems per sample. */
+void emit_objective_task(const Emit *e, int t, const char *seed, int64_t seed_elems);
+void emit_objective_step(const Emit *e);            /* after an optimizer step */
+void emit_objective_epoch(const Emit *e);           /* as an epoch starts */
 
 /* ----------------------------------------------------------------- emit.c */
 

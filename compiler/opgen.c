@@ -34,7 +34,7 @@ const char *real_str(Arena *a, double v) {
   return arena_printf(a, "%.17g", v);
 }
 
-static const char *real_lit(const Emit *e, double v) {
+const char *real_lit(const Emit *e, double v) {
   return arena_printf(e->p->arena, "(%s)%s", e->real, real_str(e->p->arena, v));
 }
 

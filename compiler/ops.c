@@ -6,6 +6,8 @@
 #include "mtlc.h"
 
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int64_t mul(int64_t a, int64_t b) {
@@ -321,4 +323,12 @@ const char *call_kind_name(CallKind k) {
       [KIND_METRIC] = "metric",
   };
   return names[k];
+}
+
+double op_arg(OpId op, const Bound *args, const char *name) {
+  for (int i = 0; op_table[op].args[i].name; i++)
+    if (!strcmp(op_table[op].args[i].name, name))
+      return args[i].num;
+  fprintf(stderr, "mtlc: internal error: %s has no argument '%s'\n", op_table[op].name, name);
+  abort();
 }

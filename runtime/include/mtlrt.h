@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MTLRT_ABI_VERSION 1
+#define MTLRT_ABI_VERSION 2
 
 #ifdef __cplusplus
 extern "C" {
@@ -103,6 +103,15 @@ typedef enum {
 
 /* The learning rate of epoch `epoch` (counted from 0) of `epochs`, from the base rate lr. */
 double mtlrt_schedule_lr(mtlrt_schedule kind, double lr, int epoch, int epochs, double a, double b);
+
+/* The task-weighting strategies (spec §7, mtlrt_kernels.inc) take at most this many tasks. */
+#define MTLRT_MAX_TASKS 64
+/* The reals of dwa's state for `tasks` tasks (see dwa_weights). */
+#define MTLRT_DWA_STATE(tasks) (4 * (tasks) + 1)
+
+/* A standard normal draw, a pure function of (seed, counter): Box-Muller on
+ * mtlrt_uniform(seed, 2 * counter) and mtlrt_uniform(seed, 2 * counter + 1). */
+double mtlrt_normal(uint64_t seed, uint64_t counter);
 
 #define MTLRT_REAL float
 #define MTLRT_FN(name) mtlrt_##name##_f32

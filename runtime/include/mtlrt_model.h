@@ -61,6 +61,8 @@ typedef enum {
   MTLRT_ARRAY_GRAD,   /* their gradients, same layout */
   MTLRT_ARRAY_BUFFER, /* running statistics (reals) */
   MTLRT_ARRAY_COUNT,  /* num_batches_tracked counters (int64) */
+  MTLRT_ARRAY_TASK_WEIGHT, /* reals, one per task: its weight in the last step */
+  MTLRT_ARRAY_OBJECTIVE,   /* reals: the objective's state between steps (objective_elems) */
   MTLRT_ARRAY_STATE,  /* the optimizer's first state array (layout of PARAM); STATE + k: the k-th */
 } mtlrt_array;
 
@@ -79,7 +81,7 @@ typedef struct mtlrt_model_info {
   int real_bytes;                 /* 4 (float) or 8 (double) */
   int batch;                      /* the static batch: every n is in [1, batch] */
   uint64_t seed;                  /* the model's `seed` setting */
-  const char *objective;          /* "sum" or "uncertainty" */
+  const char *objective;          /* "sum" or the strategy: "uncertainty", "dwa", ... */
   int64_t log_var;                /* uncertainty: offset of objective.log_var in param[]; else -1 */
   const char *optimizer;          /* "sgd", "adam", "adamw" */
   int nstates;                    /* optimizer state arrays: 0, 1 (SGD momentum) or 2 (Adam) */
@@ -97,6 +99,7 @@ typedef struct mtlrt_model_info {
   int64_t state_elems;            /* optimizer state, in reals */
   int64_t arena_elems;            /* activations, gradients and scratch, in reals */
   int64_t iarena_elems;           /* argmax indices, in int32 */
+  int64_t objective_elems;        /* reals of MTLRT_ARRAY_OBJECTIVE (checkpointed); 0: none */
   void (*init)(void *m, uint64_t seed);
   /* Forward (training mode), losses, objective and backward: fills the gradients and
    * task_loss[ntasks]; returns the objective. Parameters are not changed. */

@@ -1,9 +1,11 @@
 /* shape.c: the precision-independent helpers of libmtlrt. It turns a layer's arguments
  * into the geometry structs the conv and pool kernels read (output sizes computed as
  * PyTorch does, `pad = same` split as TensorFlow does), sizes the im2col scratch, and
- * holds the counter-based random generator that dropout draws from.
+ * holds the counter-based random generator that dropout, initialisation and rlw draw from.
  */
 #include "mtlrt.h"
+
+#include <math.h>
 
 static int conv_out(int in, int pad_lo, int pad_hi, int k, int stride, int dil) {
   int span = in + pad_lo + pad_hi - dil * (k - 1) - 1;
@@ -88,4 +90,9 @@ float mtlrt_uniform(uint64_t seed, uint64_t counter) {
   uint64_t base = splitmix64(seed + UINT64_C(0x9e3779b97f4a7c15));
   uint64_t h = splitmix64(base + (counter + 1) * UINT64_C(0x9e3779b97f4a7c15));
   return (float)(h >> 40) * (1.0f / 16777216.0f);
+}
+
+double mtlrt_normal(uint64_t seed, uint64_t counter) {
+  double u1 = mtlrt_uniform(seed, 2 * counter), u2 = mtlrt_uniform(seed, 2 * counter + 1);
+  return sqrt(-2 * log(1 - u1)) * cos(2 * 3.14159265358979323846 * u2);
 }

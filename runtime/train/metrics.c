@@ -188,8 +188,5 @@ double mtlrt_objective_value(const mtlrt_model_info *info, const void *model, co
 }
 
 double mtlrt_task_weight(const mtlrt_model_info *info, const void *model, int t) {
-  if (info->log_var < 0)
-    return info->tasks[t].weight;
-  const void *param = info->array((void *)model, MTLRT_ARRAY_PARAM);
-  return 0.5 * exp(-real_at(param, info->log_var + t, info->real_bytes));
+  return real_at(info->array((void *)model, MTLRT_ARRAY_TASK_WEIGHT), t, info->real_bytes);
 }

@@ -32,9 +32,11 @@ double mtlrt_eval_loss(const mtlrt_task_eval *ev);
 /* accuracy, pixel_accuracy, miou, f1, rmse or mae; NaN when nothing was labelled. */
 double mtlrt_eval_metric(const mtlrt_task_eval *ev, const char *metric);
 /* The objective at the evaluated task losses (spec §10: the weighted sum, or uncertainty's
- * value with its 1/2 s terms, left out for a task with no label). */
+ * value with its 1/2 s terms, left out for a task with no label; for the strategies whose
+ * weights change with every step or epoch, the plain sum). */
 double mtlrt_objective_value(const mtlrt_model_info *info, const void *model, const mtlrt_task_eval *ev);
-/* A task's current weight in the objective: w, or uncertainty's 1/2 exp(-s). */
+/* A task's weight in the last training step (0 before the first): the fixed w,
+ * uncertainty's 1/2 exp(-s), or the strategy's weight of that step. */
 double mtlrt_task_weight(const mtlrt_model_info *info, const void *model, int t);
 
 #endif

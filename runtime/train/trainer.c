@@ -397,7 +397,8 @@ static char state_keys[MAX_TENSORS][300];
 static mtlrt_train_state *state_of(void *model) { return model; }
 
 /* The tensors of a checkpoint: the weights of spec §5, then optimizer.<key>.<state> for every
- * trainable parameter. Returns how many, or -1 when there are too many. */
+ * trainable parameter and the objective's state. Returns how many, or -1 when there are too
+ * many. */
 static int checkpoint_tensors(const mtlrt_model_info *info, void *model, bool with_state) {
   int n = 0;
   mtlrt_dtype real = info->real_bytes == 8 ? MTLRT_DT_F64 : MTLRT_DT_F32;
@@ -423,6 +424,14 @@ static int checkpoint_tensors(const mtlrt_model_info *info, void *model, bool wi
       t->data = base + (size_t)p->offset * elem;
       n++;
     }
+  if (with_state && info->objective_elems > 0) { /* the strategy's state, as "objective.state" */
+    if (n == MAX_TENSORS)
+      return -1;
+    tensors[n] = (mtlrt_tensor_ref){.name = "objective.state", .dtype = real, .rank = 1,
+                                    .shape = {info->objective_elems},
+                                    .data = info->array(model, MTLRT_ARRAY_OBJECTIVE)};
+    n++;
+  }
   return n;
 }
 

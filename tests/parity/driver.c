@@ -1,17 +1,17 @@
 /* driver.c: runs a generated model for tests/parity/parity.py, through the generic
  * description every generated model exports (mtlrt_model.h), here MODEL_INFO.
  *
- *   driver DIR STEPS SEED SCHEDULED
+ *   driver DIR STEPS SEED
  *
  * init(m, SEED), then load DIR/init.safetensors (written by parity.py from the PyTorch
  * module's state_dict). For each step k in [0, STEPS): read the batch from raw
  * little-endian files DIR/k/<name>.bin, one per input and target (float32 for reals,
  * int32 for class targets; n, the number of samples of the step, comes from the sizes of
- * the files, which must agree), when SCHEDULED is 1 call set_epoch(m, k, STEPS), run
+ * the files, which must agree), call set_epoch(m, k, STEPS) (every step is an epoch), run
  * train_step, then write the weights to DIR/after_k.safetensors with the model's own
  * save(), the gradients the step used (after clipping) under the parameters' keys to
- * DIR/grad_k.safetensors, and the objective and the task losses, one "%.9g" per line,
- * objective first, to DIR/losses_k.txt. At the end run the evaluation-mode forward pass on
+ * DIR/grad_k.safetensors, and the objective, the task losses and the task weights, one
+ * "%.9g" per line, objective first, to DIR/losses_k.txt. At the end run the evaluation-mode forward pass on
  * the last batch and write each task's output to DIR/out_<task>.bin (float32), and run
  * eval_batch on it and write each task's loss sum and labelled count ("%.9g %lld" per
  * line) to DIR/eval.txt.
@@ -117,14 +117,13 @@ static void save_grads(void *m, const char *path) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: %s DIR STEPS SEED SCHEDULED\n", argv[0]);
+  if (argc != 4) {
+    fprintf(stderr, "usage: %s DIR STEPS SEED\n", argv[0]);
     return 2;
   }
   const char *dir = argv[1];
   int steps = atoi(argv[2]);
   uint64_t seed = strtoull(argv[3], NULL, 10);
-  int schedule = atoi(argv[4]) != 0;
   if (steps < 1) {
     fprintf(stderr, "%s: STEPS must be at least 1\n", argv[0]);
     return 2;
@@ -160,8 +159,7 @@ int main(int argc, char **argv) {
       free(targets[i]);
       read_array(step_dir, &info->targets[i], &targets[i], &n);
     }
-    if (schedule)
-      info->set_epoch(m, k, steps);
+    info->set_epoch(m, k, steps);
     double loss = info->train_step(m, n, (const void *const *)inputs, (const void *const *)targets, task_loss);
 
     snprintf(path, sizeof path, "%s/after_%d.safetensors", dir, k);
@@ -176,6 +174,9 @@ int main(int argc, char **argv) {
     fprintf(f, "%.9g\n", loss);
     for (int t = 0; t < nk; t++)
       fprintf(f, "%.9g\n", task_loss[t]);
+    const float *weight = info->array(m, MTLRT_ARRAY_TASK_WEIGHT);
+    for (int t = 0; t < nk; t++)
+      fprintf(f, "%.9g\n", weight[t]);
     if (fclose(f) != 0)
       fail("cannot write %s: %s", path, strerror(errno));
   }

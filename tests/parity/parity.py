@@ -131,7 +131,7 @@ class Reader:
 
     def model(self):
         m = {"inputs": [], "chains": [], "tasks": [], "objective": None, "optimizer": ("sgd", [], {"lr": 0.01}),
-             "schedule": ("constant", [], {}), "schedule_given": False, "batch": 32, "seed": 0, "clip_norm": 0}
+             "schedule": ("constant", [], {}), "batch": 32, "seed": 0, "clip_norm": 0}
         self.take("model")
         m["name"] = self.take()
         self.take("{")
@@ -200,7 +200,6 @@ class Reader:
             elif kw in ("optimizer", "schedule"):
                 self.take("=")
                 m[kw] = self.call()
-                m["schedule_given"] |= kw == "schedule"
             elif kw in ("batch", "seed", "clip_norm"):
                 self.take("=")
                 m[kw] = self.value()
@@ -439,7 +438,48 @@ def task_loss(task, out, target):
     raise ValueError(name)
 
 
-def objective(model, m, losses):
+def softmax(z, scale=1.0):
+    e = np.exp(z - z.max())
+    return scale * e / e.sum()
+
+
+class Weighting:
+    """The task weights of the loss-weighting strategies (spec §7) step by step, written from
+    the papers with LibMTL's choices: dwa (Liu et al. 2019) from the last two epochs' mean
+    losses, every step of this test being an epoch as the driver says; rlw (Lin et al. 2022)
+    from fresh normal draws, libmtlrt's (mtlrt_normal with the seed + 2) so that both sides
+    draw the same numbers."""
+
+    def __init__(self, m, seed):
+        self.obj, self.tasks, self.seed = m["objective"], len(m["tasks"]), seed
+        self.name = self.obj[0] if self.obj else "sum"
+        self.step, self.ended = 0, 0
+        self.last = self.before = np.zeros(self.tasks)
+
+    def weights(self):
+        """This step's weights, or None for an objective with no weights of its own."""
+        if self.name == "dwa":
+            temperature = float(self.obj[2].get("temperature", 2))
+            if self.ended < 2:
+                return np.ones(self.tasks)
+            return softmax(self.last / self.before / temperature, self.tasks)
+        if self.name == "rlw":
+            c = np.arange(self.step * self.tasks, (self.step + 1) * self.tasks, dtype=np.uint64)
+            u1 = mtlrt_uniform(self.seed + 2, 2 * c).astype(np.float64)
+            u2 = mtlrt_uniform(self.seed + 2, 2 * c + np.uint64(1)).astype(np.float64)
+            return softmax(np.sqrt(-2 * np.log(1 - u1)) * np.cos(2 * np.pi * u2))
+        return None
+
+    def after_step(self, losses):
+        """Closes the step (an epoch for dwa): its float32 losses, None where unlabelled."""
+        self.step += 1
+        self.ended += 1
+        self.before = self.last
+        self.last = np.array([float(np.float32(x.item())) if x is not None else self.last[i]
+                              for i, x in enumerate(losses)])
+
+
+def objective(model, m, losses, weights):
     """The objective over the tasks that have labels in this batch (None: left out)."""
     obj = m["objective"]
     names = [t["name"] for t in m["tasks"]]
@@ -447,7 +487,9 @@ def objective(model, m, losses):
     for i, (name, loss) in enumerate(zip(names, losses)):
         if loss is None:
             continue
-        if obj is None:
+        if weights is not None:
+            terms.append(torch.tensor(weights[i], dtype=loss.dtype) * loss)
+        elif obj is None:
             terms.append(loss)
         elif obj[0] == "sum":
             terms.append(dict(obj[1])[name] * loss)
@@ -480,7 +522,7 @@ def optimizer_and_schedule(model, m, steps):
         factor = lambda e: (e + 1) / (w + 1) if e < w else 0.5 * (1 + math.cos(math.pi * (e - w) / (steps - w)))  # noqa: E731
     else:
         factor = lambda e: 1.0  # noqa: E731
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor), m["schedule_given"]
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 # ---- the test ----
@@ -548,14 +590,15 @@ def worst(ours, ref):
     return ((ours - ref).abs() / ref.abs().clamp(min=1)).max().item() if ref.numel() else 0.0
 
 
-def backward(model, m, batch, clip):
-    """Forward in training mode, the objective, its gradients (zeros for parameters it does
-    not reach: one group over every parameter) and clipping. Returns (objective, losses)."""
+def backward(model, m, batch, clip, weights):
+    """Forward in training mode, the objective (with the strategy's weights of this step, if
+    any), its gradients (zeros for parameters it does not reach: one group over every
+    parameter) and clipping. Returns (objective, losses)."""
     dtype = next(model.parameters()).dtype
     cast = lambda v: v.to(dtype) if v.is_floating_point() else v  # noqa: E731
     outs = model({name: cast(batch[name]) for name, _ in m["inputs"]})
     losses = [task_loss(t, o, cast(batch[t["loss"][1][1]])) for t, o in zip(m["tasks"], outs)]
-    total = objective(model, m, losses)
+    total = objective(model, m, losses, weights)
     model.zero_grad()
     if total is not None:
         total.backward()
@@ -635,7 +678,8 @@ def main():
     scale = float(opts.get("scale", [1])[0])
     model = Model(m)
     perturb(model)
-    opt, sched, scheduled = optimizer_and_schedule(model, m, a.steps)
+    opt, sched = optimizer_and_schedule(model, m, a.steps)
+    weighting = Weighting(m, a.seed)
     clip = float(m["clip_norm"])
     Dropout.clock["seed"] = a.seed
     gen = torch.Generator().manual_seed(a.seed)
@@ -651,7 +695,7 @@ def main():
         os.makedirs(f"{d}/{k}", exist_ok=True)
         for name, v in batch.items():
             v.numpy().astype(np.int32 if v.dtype == torch.int32 else np.float32).tofile(f"{d}/{k}/{name}.bin")
-    run = subprocess.run([a.driver, d, str(a.steps), str(a.seed), str(int(scheduled))])
+    run = subprocess.run([a.driver, d, str(a.steps), str(a.seed)])
     if run.returncode != 0:
         print(f"{m['name']}: the driver failed with status {run.returncode}; files in {d}")
         sys.exit(1)
@@ -660,8 +704,10 @@ def main():
     for k, batch in enumerate(batches):
         Dropout.clock["step"] = k
         exact.load_state_dict(model.state_dict())
-        backward(exact, m, batch, clip)
-        total, losses = backward(model, m, batch, clip)
+        weights = weighting.weights()
+        backward(exact, m, batch, clip, weights)
+        total, losses = backward(model, m, batch, clip, weights)
+        weighting.after_step(losses)
         grads_c, _ = st.load(f"{d}/grad_{k}.safetensors")
         gratio, gbad = check_gradients(model, exact, grads_c)
         opt.step()
@@ -672,9 +718,12 @@ def main():
             print(f"{m['name']}: step {k + 1}: the checkpoint of the generated code: {'; '.join(problems)}; files in {d}")
             sys.exit(1)
         errs = {key: worst(ours[key], v) for key, v in model.state_dict().items()}
-        c_losses = [float(x) for x in open(f"{d}/losses_{k}.txt").read().split()]
+        c_out = [float(x) for x in open(f"{d}/losses_{k}.txt").read().split()]
+        c_losses, c_weights = c_out[:len(losses) + 1], c_out[len(losses) + 1:]
         ref = [0.0 if total is None else total.item()] + [0.0 if x is None else x.item() for x in losses]
         errs["(losses)"] = worst(c_losses, torch.tensor(ref))
+        if weights is not None:
+            errs["(task weights)"] = worst(c_weights, torch.tensor(weights))
         key = max(errs, key=errs.get)
         bad = [x for x, e in errs.items() if not e <= TOL] + [f"grad {x}" for x in gbad]
         failures += bool(bad)
