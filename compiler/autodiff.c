@@ -5,8 +5,17 @@
  * says it needs, and writes its inputs' gradients and its parameters' gradients. A node with
  * several consumers (the shared trunk feeds every task) gets the first consumer's share
  * written in place and every later share added by an ACCUM. Inputs and targets get no
- * gradient, nor does any node with no trainable parameter before it. */
+ * gradient, nor does any node with no trainable parameter before it.
+ *
+ * Objectives that weight the losses need one such walk from all the seeds. A gradient
+ * strategy (objective_grad_plan) needs per-task gradients: a walk per task through the
+ * whole model, whose shared-parameter gradients are saved for the COMBINE; or a walk per
+ * task through its head only, the COMBINE of the representation's gradients, and one walk
+ * through the trunk from the combination. Heads read shared nodes and never the other way
+ * round, so every head's backward can come before the trunk's. */
 #include "mtlc.h"
+
+#include <string.h>
 
 static bool has_trainable(const Node *n) {
   for (int k = 0; k < n->nparams; k++)
@@ -37,32 +46,14 @@ static void add_share(Program *p, Buf *share, Buf *into) {
   acc->dst = into;
 }
 
-void autodiff(Program *p) {
-  const Checked *c = p->c;
-  bool *req = arena_alloc(p->arena, sizeof *req * (size_t)c->nnodes);
-  for (int i = 0; i < c->nnodes; i++) {
-    const Node *n = c->nodes[i];
-    req[i] = n->kind == NODE_OP && has_trainable(n);
-    for (int k = 0; k < n->ninputs && !req[i]; k++)
-      req[i] = req[n->inputs[k]->id];
-  }
-
-  for (int t = 0; t < c->ntasks; t++) {
-    const Node *out = c->tasks[t].output;
-    Buf *into = NULL, *dst = req[out->id] ? share_buf(p, out, c->tasks[t].name, &into) : NULL;
-    Ins *loss = add_ins(p, INS_LOSS);
-    loss->task = t;
-    loss->src = p->value[out->id];
-    loss->dst = dst;
-    add_share(p, dst, into);
-  }
-  p->nloss = p->nins - p->nfwd;
-
+/* Appends the BWD (and ACCUM) instructions of the nodes that `want` selects, in reverse
+ * order, from the gradients in p->grad; `want` NULL selects every node. */
+static void walk(Program *p, const bool *req, bool (*want)(const Node *v, int task), int task) {
   for (int i = p->nfwd - 1; i >= 0; i--) {
     Ins fwd = p->ins[i]; /* a copy: add_ins() may move the array */
     const Node *v = fwd.node;
     Buf *dy = p->grad[v->id];
-    if (!req[v->id] || !dy)
+    if (!req[v->id] || !dy || (want && !want(v, task)))
       continue;
     if (v->op->gen->view) {
       const Node *u = v->inputs[0];
@@ -90,5 +81,98 @@ void autodiff(Program *p) {
                              fwd.scratch->fixed);
     for (int k = 0; k < v->ninputs; k++)
       add_share(p, dx[k], into[k]);
+  }
+}
+
+static bool in_head(const Node *v, int task) { return v->task == task; }
+static bool in_trunk(const Node *v, int task) { return (void)task, v->task < 0; }
+
+static void clear_grads(Program *p) {
+  memset(p->grad, 0, sizeof *p->grad * (size_t)p->c->nnodes);
+}
+
+/* Per task: its head, then the gradients of the shared nodes it reads (the representation)
+ * are its row of the COMBINE, which writes their combination where the trunk's walk starts. */
+static void per_task_rep(Program *p, const bool *req, Buf **seed) {
+  const Checked *c = p->c;
+  const Node **rep = arena_alloc(p->arena, sizeof *rep * (size_t)c->nnodes);
+  Buf **reps = arena_alloc(p->arena, sizeof *reps * (size_t)c->nnodes * (size_t)c->ntasks);
+  int nrep = 0;
+  Buf ***grads = arena_alloc(p->arena, sizeof *grads * (size_t)c->ntasks);
+  for (int t = 0; t < c->ntasks; t++) {
+    clear_grads(p);
+    p->grad[c->tasks[t].output->id] = seed[t];
+    walk(p, req, in_head, t);
+    grads[t] = arena_alloc(p->arena, sizeof **grads * (size_t)c->nnodes);
+    memcpy(grads[t], p->grad, sizeof **grads * (size_t)c->nnodes);
+  }
+  for (int i = 0; i < c->nnodes; i++) { /* the representation: shared nodes with a gradient */
+    const Node *v = c->nodes[i];
+    bool read = false;
+    for (int t = 0; t < c->ntasks; t++)
+      read |= v->task < 0 && grads[t][i];
+    if (!read)
+      continue;
+    for (int t = 0; t < c->ntasks; t++)
+      reps[t * c->nnodes + nrep] = grads[t][i];
+    rep[nrep++] = v;
+  }
+  Ins *comb = add_ins(p, INS_COMBINE);
+  comb->rep = rep;
+  comb->nrep = nrep;
+  comb->reps = arena_alloc(p->arena, sizeof *comb->reps * (size_t)(nrep * c->ntasks + 1));
+  comb->combined = arena_alloc(p->arena, sizeof *comb->combined * (size_t)(nrep + 1));
+  clear_grads(p);
+  for (int r = 0; r < nrep; r++) {
+    for (int t = 0; t < c->ntasks; t++)
+      comb->reps[t * nrep + r] = reps[t * c->nnodes + r];
+    p->grad[rep[r]->id] = comb->combined[r] =
+        new_buf(p, arena_printf(p->arena, "d_%s_combined", rep[r]->name), shape_elems(rep[r]->shape), 0);
+  }
+  walk(p, req, in_trunk, -1);
+}
+
+void autodiff(Program *p) {
+  const Checked *c = p->c;
+  bool *req = arena_alloc(p->arena, sizeof *req * (size_t)c->nnodes);
+  for (int i = 0; i < c->nnodes; i++) {
+    const Node *n = c->nodes[i];
+    req[i] = n->kind == NODE_OP && has_trainable(n);
+    for (int k = 0; k < n->ninputs && !req[i]; k++)
+      req[i] = req[n->inputs[k]->id];
+  }
+
+  GradPlan plan = objective_grad_plan(c);
+  Buf **seed = arena_alloc(p->arena, sizeof *seed * (size_t)c->ntasks);
+  for (int t = 0; t < c->ntasks; t++) {
+    const Node *out = c->tasks[t].output;
+    if (plan != GRADS_JOINT) /* each task's seed is its own, even where two share an output */
+      p->grad[out->id] = NULL;
+    Buf *into = NULL, *dst = req[out->id] ? share_buf(p, out, c->tasks[t].name, &into) : NULL;
+    Ins *loss = add_ins(p, INS_LOSS);
+    loss->task = t;
+    loss->src = p->value[out->id];
+    loss->dst = seed[t] = dst;
+    add_share(p, dst, into);
+  }
+  p->nloss = p->nins - p->nfwd;
+
+  switch (plan) {
+  case GRADS_JOINT:
+    walk(p, req, NULL, -1);
+    break;
+  case GRADS_PER_TASK_PARAMS:
+    for (int t = 0; t < c->ntasks; t++) {
+      add_ins(p, INS_ZERO_SHARED)->task = t;
+      clear_grads(p);
+      p->grad[c->tasks[t].output->id] = seed[t];
+      walk(p, req, NULL, -1);
+      add_ins(p, INS_SAVE_SHARED)->task = t;
+    }
+    add_ins(p, INS_COMBINE);
+    break;
+  case GRADS_PER_TASK_REP:
+    per_task_rep(p, req, seed);
+    break;
   }
 }

@@ -290,6 +290,10 @@ static void backward(Gen *g) {
       accum(g, t.f, ins);
       continue;
     }
+    if (ins->kind != INS_BWD) {
+      emit_strategy_ins(&g->e, ins);
+      continue;
+    }
     fprintf(t.f, "\n    /* %s */\n", node_comment(g, ins->node));
     ins->node->op->gen->bwd(&g->e, ins);
   }
@@ -513,9 +517,8 @@ static void layout(Gen *g) {
   fprintf(f.f, "    int64_t count[%lld];           /* num_batches_tracked */\n", (long long)max1(p->ncount));
   fprintf(f.f, "    %s task_weight[%d];         /* each task's weight in the last step */\n", real, c->ntasks);
   fprintf(f.f, "    int labelled[%d];              /* the tasks with labels in the last batch */\n", c->ntasks);
+  emit_objective_fields(f.f, p, real);
   const char *state = objective_state_size(p);
-  if (state)
-    fprintf(f.f, "    %s objective_state[%s]; /* what the objective keeps between steps */\n", real, state);
   fprintf(f.f, "    %s a[%s_ARENA];            /* activations, gradients, scratch */\n", real, up);
   fprintf(f.f, "    int32_t ia[%s_IARENA];         /* pooling indices */\n", up);
   set(g, "FIELDS", text_close(&f, p->arena));

@@ -92,6 +92,13 @@ void memplan(Program *p) {
       touch(ins->src, i);
       touch(ins->dst, i);
       break;
+    case INS_COMBINE:
+      touch_all(ins->reps, ins->nrep * p->c->ntasks, i);
+      touch_all(ins->combined, ins->nrep, i);
+      break;
+    case INS_ZERO_SHARED:
+    case INS_SAVE_SHARED:
+      break;
     }
     touch_all(ins->aux, 2, i);
     touch(ins->scratch, i);

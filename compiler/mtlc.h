@@ -422,6 +422,12 @@ typedef enum {
   INS_LOSS,  /* task's loss and the gradient of its output: dst = dloss/dout */
   INS_BWD,   /* node's backward: dx... and the parameter gradients from dy */
   INS_ACCUM, /* dst += src: a second consumer's share of a gradient */
+  /* Gradient strategies (spec §7), which combine per-task gradients: */
+  INS_ZERO_SHARED, /* before task `task`'s backward pass: the shared parameters' gradients = 0 */
+  INS_SAVE_SHARED, /* after it: those gradients copied to the task's row of task_grad[] */
+  INS_COMBINE,     /* the strategy's coefficients from the Gram matrix of the per-task gradients
+                      (of the shared parameters, or of the representation in `reps`), and the
+                      combined gradient: into grad[], or into `combined` for the trunk's pass */
 } InsKind;
 
 typedef struct Ins {
@@ -437,6 +443,12 @@ typedef struct Ins {
   int task;          /* LOSS */
   Buf *src, *dst;    /* ACCUM; LOSS: src = output, dst = its gradient */
   int64_t counter;   /* FWD, BWD of dropout: the first random-number counter of its mask */
+  /* COMBINE on the representation: the shared nodes `rep` that the heads read, each task's
+   * gradient of each (reps[t * nrep + r], NULL where task t does not read rep[r]) and the
+   * combination of those gradients (combined[r]), where the trunk's backward pass starts. */
+  const Node **rep;
+  Buf **reps, **combined;
+  int nrep;
 } Ins;
 
 /* Where a parameter lives in the model struct. */
@@ -473,6 +485,7 @@ typedef struct Program {
   int nslots;
   int64_t nparam, nbuffer, ncount;  /* elements of each slot array */
   int64_t log_var;      /* uncertainty: offset of objective.log_var in param[], or -1 */
+  int64_t nshared;      /* gradient strategies on parameters: the shared parameters' elements */
   int64_t dropout_elems; /* per step, at full batch: the dropout counter stride */
   int64_t arena_elems, iarena_elems; /* memplan.c */
   const char **names;   /* C identifiers handed out, to keep them unique */
@@ -533,6 +546,13 @@ const char *real_lit(const Emit *e, double v); /* v as a literal of the model's 
 
 /* ------------------------------------------------------------ objective.c */
 
+/* How the backward pass serves the objective: one pass for the objectives that weight the
+ * losses; for gradient strategies, one per task through the whole model (the strategy sees
+ * the shared parameters' gradients) or one per task through its head and then one through
+ * the shared trunk (it sees the gradients of the representation the heads read). */
+typedef enum { GRADS_JOINT, GRADS_PER_TASK_PARAMS, GRADS_PER_TASK_REP } GradPlan;
+GradPlan objective_grad_plan(const Checked *c);
+
 /* The objective's code: emit.c places each piece. */
 bool objective_supported(const Checked *c);
 const char *objective_doc(const Checked *c);
@@ -543,6 +563,8 @@ void emit_objective_weights(const Emit *e);         /* w[] of a step, before the
  * of its output's gradient `seed` (NULL: none) of seed_elems per sample. */
 void emit_objective_task(const Emit *e, int t, const char *seed, int64_t seed_elems);
 void emit_objective_step(const Emit *e);            /* after an optimizer step */
+void emit_objective_fields(FILE *f, const Program *p, const char *real); /* its struct fields */
+void emit_strategy_ins(const Emit *e, const Ins *ins); /* ZERO_SHARED, SAVE_SHARED, COMBINE */
 void emit_objective_epoch(const Emit *e);           /* as an epoch starts */
 
 /* ----------------------------------------------------------------- emit.c */

@@ -13,6 +13,8 @@ typedef struct ObjectiveGen {
   void (*weights)(const Emit *e, const Checked *c);  /* fills w[] */
   void (*step)(const Emit *e, const Checked *c);     /* after an optimizer step */
   void (*epoch)(const Emit *e, const Checked *c);    /* as an epoch starts */
+  GradPlan plan;                                     /* gradient strategies: what they combine */
+  void (*alpha)(const Emit *e, const Checked *c);    /* ... and their alpha[] from gram[] */
 } ObjectiveGen;
 
 static void sum_weights(const Emit *e, const Checked *c) {
@@ -57,23 +59,94 @@ const char *objective_param(const Program *p) {
   return NULL;
 }
 
+/* Gradient strategies: the objective is the plain sum of the task losses (spec §10); the
+ * update combines the per-task gradients with the coefficients alpha. */
+static void unit_weights(const Emit *e, const Checked *c) {
+  fprintf(e->out, "    for (int t = 0; t < %d; t++)\n        w[t] = 1;\n", c->ntasks);
+}
+
+static void pcgrad_alpha(const Emit *e, const Checked *c) {
+  fprintf(e->out, "        mtlrt_pcgrad(%d, gram, m->labelled, m->train.seed + 2, (uint64_t)m->train.step, alpha);\n",
+          c->ntasks);
+}
+
+static void mgda_alpha(const Emit *e, const Checked *c) {
+  fprintf(e->out, "        mtlrt_mgda(%d, gram, m->labelled, alpha);\n", c->ntasks);
+}
+
+static void imtl_alpha(const Emit *e, const Checked *c) {
+  fprintf(e->out, "        mtlrt_imtl(%d, gram, m->labelled, alpha);\n", c->ntasks);
+}
+
 static const ObjectiveGen *objective_gen(const Checked *c) {
-  static const ObjectiveGen sum = {"the weighted sum of the task losses", NULL, sum_weights, NULL, NULL};
-  static const ObjectiveGen uncertainty = {"uncertainty weighting (Kendall et al. 2018), learned log-variances",
-                                           NULL, uncertainty_weights, NULL, NULL};
-  static const ObjectiveGen dwa = {"dynamic weight average (Liu et al. 2019): weights from the ratios of each "
-                                   "task's last two epoch-mean losses",
-                                   "MTLRT_DWA_STATE(%d)", dwa_weights, dwa_step, dwa_epoch};
-  static const ObjectiveGen rlw = {"random loss weighting (Lin et al. 2022): the softmax of fresh normal draws",
-                                   NULL, rlw_weights, NULL, NULL};
+  static const ObjectiveGen sum = {.doc = "the weighted sum of the task losses", .weights = sum_weights};
+  static const ObjectiveGen uncertainty = {
+      .doc = "uncertainty weighting (Kendall et al. 2018), learned log-variances", .weights = uncertainty_weights};
+  static const ObjectiveGen dwa = {
+      .doc = "dynamic weight average (Liu et al. 2019): weights from the ratios of each task's last two "
+             "epoch-mean losses",
+      .state = "MTLRT_DWA_STATE(%d)", .weights = dwa_weights, .step = dwa_step, .epoch = dwa_epoch};
+  static const ObjectiveGen rlw = {
+      .doc = "random loss weighting (Lin et al. 2022): the softmax of fresh normal draws", .weights = rlw_weights};
+  static const ObjectiveGen pcgrad = {
+      .doc = "PCGrad (Yu et al. 2020): conflicting per-task gradients of the shared parameters projected "
+             "apart, then summed",
+      .weights = unit_weights, .plan = GRADS_PER_TASK_PARAMS, .alpha = pcgrad_alpha};
+  static const ObjectiveGen mgda = {
+      .doc = "MGDA-UB (Sener & Koltun 2018): the min-norm combination of the per-task gradients of the shared "
+             "representation",
+      .weights = unit_weights, .plan = GRADS_PER_TASK_REP, .alpha = mgda_alpha};
+  static const ObjectiveGen imtl = {
+      .doc = "IMTL-G (Liu et al. 2021): the combination of the per-task gradients of the shared parameters "
+             "with equal projections on each",
+      .weights = unit_weights, .plan = GRADS_PER_TASK_PARAMS, .alpha = imtl_alpha};
   if (c->objective == OBJ_SUM)
     return &sum;
   switch (c->strategy) {
   case OP_UNCERTAINTY: return &uncertainty;
   case OP_DWA: return &dwa;
   case OP_RLW: return &rlw;
+  case OP_PCGRAD: return &pcgrad;
+  case OP_MGDA: return &mgda;
+  case OP_IMTL: return &imtl;
   default: return NULL;
   }
+}
+
+GradPlan objective_grad_plan(const Checked *c) { return objective_gen(c)->plan; }
+
+/* The shared parameters: runs of param[] that belong to shared nodes, in order; `packed`
+ * is where a run starts in a row of task_grad[]. Returns how many runs. */
+typedef struct SharedRun {
+  const char *first;   /* the C name of its first slot's offset */
+  int64_t len, packed;
+} SharedRun;
+
+static int shared_runs(const Program *p, SharedRun *runs) {
+  int n = 0;
+  int64_t end = -1, packed = 0;
+  for (int i = 0; i < p->nslots; i++) {
+    const Slot *s = &p->slots[i];
+    if (s->kind != SLOT_PARAM || !s->node || s->node->task >= 0)
+      continue;
+    int64_t len = shape_elems(s->shape);
+    if (s->offset == end) {
+      runs[n - 1].len += len;
+    } else {
+      runs[n++] = (SharedRun){s->cname, len, packed};
+    }
+    end = s->offset + len;
+    packed += len;
+  }
+  return n;
+}
+
+static int64_t shared_elems(const Program *p, SharedRun *runs, int *nruns) {
+  *nruns = shared_runs(p, runs);
+  int64_t total = 0;
+  for (int r = 0; r < *nruns; r++)
+    total += runs[r].len;
+  return total;
 }
 
 bool objective_supported(const Checked *c) { return objective_gen(c) != NULL; }
@@ -104,7 +177,7 @@ void emit_objective_task(const Emit *e, int t, const char *seed, int64_t seed_el
   } else {
     fprintf(e->out, "        loss += w[%d] * task_loss[%d];\n", t, t);
   }
-  bool unit = c->objective == OBJ_SUM && c->tasks[t].weight == 1;
+  bool unit = (c->objective == OBJ_SUM && c->tasks[t].weight == 1) || objective_grad_plan(c) != GRADS_JOINT;
   if (seed && !unit)
     fprintf(e->out, "        mtlrt_scale_%s((size_t)n * %lld, %s, w[%d]);\n", e->sfx, (long long)seed_elems, seed, t);
 }
@@ -119,4 +192,86 @@ void emit_objective_epoch(const Emit *e) {
   const ObjectiveGen *g = objective_gen(e->p->c);
   if (g->epoch)
     g->epoch(e, e->p->c);
+}
+
+void emit_objective_fields(FILE *f, const Program *p, const char *real) {
+  const char *state = objective_state_size(p);
+  if (state)
+    fprintf(f, "    %s objective_state[%s]; /* what the objective keeps between steps */\n", real, state);
+  if (objective_grad_plan(p->c) == GRADS_PER_TASK_PARAMS) {
+    SharedRun *runs = arena_alloc(p->arena, sizeof *runs * (size_t)(p->nslots + 1));
+    int nruns;
+    fprintf(f, "    %s task_grad[%d][%lld]; /* each task's gradient of the shared parameters */\n", real,
+            p->c->ntasks, (long long)shared_elems(p, runs, &nruns));
+  }
+}
+
+/* The per-task gradients' pointers of a COMBINE: task_grad[]'s rows, or one representation
+ * node's gradient per task (NULL where the task does not read it). */
+static void pointers(const Emit *e, const Ins *ins, int r, const char *name) {
+  int tasks = e->p->c->ntasks;
+  fprintf(e->out, "        const %s *%s[%d] = {", e->real, name, tasks);
+  for (int t = 0; t < tasks; t++) {
+    const Buf *b = r < 0 ? NULL : ins->reps[t * ins->nrep + r];
+    if (r < 0)
+      fprintf(e->out, "%sm->task_grad[%d]", t ? ", " : "", t);
+    else
+      fprintf(e->out, "%s%s", t ? ", " : "", b ? buf_expr(e, b) : "NULL");
+  }
+  fprintf(e->out, "};\n");
+}
+
+void emit_strategy_ins(const Emit *e, const Ins *ins) {
+  const Program *p = e->p;
+  const Checked *c = p->c;
+  SharedRun *runs = arena_alloc(p->arena, sizeof *runs * (size_t)(p->nslots + 1));
+  int nruns;
+  int64_t shared = shared_elems(p, runs, &nruns);
+  switch (ins->kind) {
+  case INS_ZERO_SHARED:
+    fprintf(e->out, "\n    /* Task %s's gradient, alone: */\n", c->tasks[ins->task].name);
+    for (int r = 0; r < nruns; r++)
+      fprintf(e->out, "    memset(m->grad + %s, 0, sizeof(%s) * %lld);\n", runs[r].first, e->real,
+              (long long)runs[r].len);
+    return;
+  case INS_SAVE_SHARED:
+    for (int r = 0; r < nruns; r++)
+      fprintf(e->out, "    memcpy(m->task_grad[%d] + %lld, m->grad + %s, sizeof(%s) * %lld);\n", ins->task,
+              (long long)runs[r].packed, runs[r].first, e->real, (long long)runs[r].len);
+    return;
+  default:
+    break;
+  }
+  const ObjectiveGen *g = objective_gen(c);
+  fprintf(e->out, "\n    /* %s: %s */\n    {\n", op_table[c->strategy].name, g->doc);
+  fprintf(e->out, "        double gram[%d] = {0}, alpha[%d];\n", c->ntasks * c->ntasks, c->ntasks);
+  if (ins->rep) {
+    for (int r = 0; r < ins->nrep; r++) {
+      fprintf(e->out, "        {   /* the gradients of %s */\n    ", ins->rep[r]->name);
+      pointers(e, ins, r, "g");
+      fprintf(e->out, "            mtlrt_gram_add_%s(%d, (size_t)n * %lld, g, gram);\n        }\n", e->sfx, c->ntasks,
+              (long long)shape_elems(ins->rep[r]->shape));
+    }
+  } else {
+    pointers(e, ins, -1, "g");
+    fprintf(e->out, "        mtlrt_gram_add_%s(%d, %lld, g, gram);\n", e->sfx, c->ntasks, (long long)shared);
+  }
+  g->alpha(e, c);
+  fprintf(e->out, "        for (int t = 0; t < %d; t++)\n            m->task_weight[t] = (%s)alpha[t];\n", c->ntasks,
+          e->real);
+  if (ins->rep) {
+    for (int r = 0; r < ins->nrep; r++) {
+      fprintf(e->out, "        {   /* where the trunk's pass starts: %s */\n    ", ins->rep[r]->name);
+      pointers(e, ins, r, "g");
+      fprintf(e->out, "            mtlrt_combine_%s(%d, (size_t)n * %lld, g, 0, alpha, %s);\n        }\n", e->sfx,
+              c->ntasks, (long long)shape_elems(ins->rep[r]->shape), buf_expr(e, ins->combined[r]));
+    }
+  } else {
+    for (int r = 0; r < nruns; r++)
+      fprintf(e->out, "        mtlrt_combine_%s(%d, %lld, g, %lld, alpha, m->grad + %s);\n", e->sfx, c->ntasks,
+              (long long)runs[r].len, (long long)runs[r].packed, runs[r].first);
+  }
+  fprintf(e->out, "    }\n");
+  if (ins->rep)
+    fprintf(e->out, "\n    /* The shared trunk, once, from the combination: */\n");
 }

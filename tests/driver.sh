@@ -75,9 +75,10 @@ expect 1 "an error leaves the old output alone" -- "$mtlc" --emit shapes broken.
 has keep.txt "^stale$" "no partial output"
 [ -z "$(ls | grep tmp)" ] && ok "no temporary file left" || fail "no temporary file left"
 expect 2 "unwritable output" -- "$mtlc" --emit shapes model.mtl -o /nonexistent/dir/x.txt
-expect 1 "a strategy without code generation yet" -- "$mtlc" model.mtl -o model.c
-has err.txt "error: code generation for the 'pcgrad' objective is not available" "no code for pcgrad: message"
-[ ! -e model.c ] && [ ! -e model.h ] && ok "no C file written" || fail "no C file written"
+sed 's/pcgrad(/gradnorm(/' model.mtl > later.mtl
+expect 1 "a strategy without code generation yet" -- "$mtlc" later.mtl -o later.c
+has err.txt "error: code generation for the 'gradnorm' objective is not available" "no code for gradnorm: message"
+[ ! -e later.c ] && [ ! -e later.h ] && ok "no C file written" || fail "no C file written"
 
 # C generation: the file and its header beside it, or where --header says.
 cp "$examples/multifashion.mtl" mf.mtl

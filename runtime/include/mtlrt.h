@@ -113,6 +113,17 @@ double mtlrt_schedule_lr(mtlrt_schedule kind, double lr, int epoch, int epochs, 
  * mtlrt_uniform(seed, 2 * counter) and mtlrt_uniform(seed, 2 * counter + 1). */
 double mtlrt_normal(uint64_t seed, uint64_t counter);
 
+/* The gradient strategies (solvers.c): from the Gram matrix gram[i*T + j] = g_i . g_j of
+ * the per-task gradients and which tasks had labels in the batch, the coefficients alpha[T]
+ * of the combined gradient sum_t alpha_t g_t (0 for a task without labels).
+ *   pcgrad: Yu et al. 2020, a random order per task from mtlrt_uniform(seed, (step*T + i)*T + j)
+ *   mgda:   Sener & Koltun 2018, the min-norm point by Frank-Wolfe (closed form for T = 2)
+ *   imtl:   Liu et al. 2021, IMTL-G */
+void mtlrt_pcgrad(int tasks, const double *gram, const int *labelled, uint64_t seed, uint64_t step,
+                  double *alpha);
+void mtlrt_mgda(int tasks, const double *gram, const int *labelled, double *alpha);
+void mtlrt_imtl(int tasks, const double *gram, const int *labelled, double *alpha);
+
 #define MTLRT_REAL float
 #define MTLRT_FN(name) mtlrt_##name##_f32
 #include "mtlrt_kernels.inc"

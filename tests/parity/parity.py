@@ -398,16 +398,24 @@ class Model(nn.Module):
             return out
         return xs[0]
 
-    def forward(self, inputs):
+    def forward(self, inputs, cut=None):
+        """The task outputs. With a dict `cut`, the heads read every shared block through a
+        leaf of its own (cut[name] = (value, leaf)), so that a task's gradient of the leaves is
+        its head's alone and the trunk can be run backward from a chosen gradient."""
         values = dict(inputs)
+
+        def read(task, name):
+            key = self.scoped(values, task, name)
+            if cut is None or key in inputs or "." in key:
+                return values[key]
+            if key not in cut:
+                cut[key] = (values[key], values[key].detach().requires_grad_())
+            return cut[key][1]
+
         for key, task, kind, ins, axis, seq in self.plan:
-            xs = [values[self.scoped(values, task, i)] for i in ins]
+            xs = [values[self.scoped(values, task, i)] if task is None else read(task, i) for i in ins]
             values[key] = seq(self.merge(kind, xs, axis))
-        outs = []
-        for task in self.spec["tasks"]:
-            out = task["loss"][1][0]
-            outs.append(values[f"{task['name']}.{out}"] if f"{task['name']}.{out}" in values else values[out])
-        return outs
+        return [read(task["name"], task["loss"][1][0]) for task in self.spec["tasks"]]
 
 
 # ---- losses, objective, optimizer (spec §6-§8) ----
@@ -450,9 +458,12 @@ class Weighting:
     from fresh normal draws, libmtlrt's (mtlrt_normal with the seed + 2) so that both sides
     draw the same numbers."""
 
+    GRADIENT = {"pcgrad": "params", "imtl": "params", "mgda": "rep"}  # what the strategy combines
+
     def __init__(self, m, seed):
         self.obj, self.tasks, self.seed = m["objective"], len(m["tasks"]), seed
         self.name = self.obj[0] if self.obj else "sum"
+        self.gradient = self.GRADIENT.get(self.name)
         self.step, self.ended = 0, 0
         self.last = self.before = np.zeros(self.tasks)
 
@@ -463,12 +474,68 @@ class Weighting:
             if self.ended < 2:
                 return np.ones(self.tasks)
             return softmax(self.last / self.before / temperature, self.tasks)
+        if self.gradient:
+            return np.zeros(self.tasks)  # filled in by strategy_backward()
         if self.name == "rlw":
             c = np.arange(self.step * self.tasks, (self.step + 1) * self.tasks, dtype=np.uint64)
             u1 = mtlrt_uniform(self.seed + 2, 2 * c).astype(np.float64)
             u2 = mtlrt_uniform(self.seed + 2, 2 * c + np.uint64(1)).astype(np.float64)
             return softmax(np.sqrt(-2 * np.log(1 - u1)) * np.cos(2 * np.pi * u2))
         return None
+
+    def alpha(self, gram, labelled):
+        """A gradient strategy's coefficients from the float64 Gram matrix of the per-task
+        gradients, over the labelled tasks (0 for the others), as runtime/kernels/solvers.c."""
+        idx = [t for t in range(self.tasks) if labelled[t] and (self.name != "imtl" or gram[t, t] > 0)]
+        g = gram[np.ix_(idx, idx)]
+        k = len(idx)
+        if self.name == "pcgrad":  # Yu et al.: project each task's gradient off the originals it conflicts with
+            a = np.zeros(k)
+            for i in range(k):
+                c = np.zeros(k)
+                c[i] = 1
+                order = list(range(k))
+                for j in range(k - 1, 0, -1):
+                    u = mtlrt_uniform(self.seed + 2, np.array([(self.step * self.tasks + i) * self.tasks + j]))[0]
+                    r = min(int(u * np.float32(j + 1)), j)
+                    order[j], order[r] = order[r], order[j]
+                for j in order:
+                    dot = c @ g[:, j]
+                    if dot < 0:
+                        c[j] -= dot / (g[j, j] + 1e-8)
+                a += c
+        elif self.name == "mgda":  # Sener & Koltun: min-norm point, Frank-Wolfe with exact line search
+            def segment(aa, ab, bb):
+                den = aa - 2 * ab + bb
+                return 0.0 if den <= 0 else min(max((aa - ab) / den, 0.0), 1.0)
+            if k == 2:
+                gamma = segment(g[0, 0], g[0, 1], g[1, 1])
+                a = np.array([1 - gamma, gamma])
+            else:
+                a = np.full(k, 1.0 / k)
+                for _ in range(250 if k > 2 else 0):
+                    ga = g @ a
+                    best = int(np.argmin(ga))
+                    gamma = segment(a @ ga, ga[best], g[best, best])
+                    nxt = (1 - gamma) * a
+                    nxt[best] += gamma
+                    moved = np.abs(nxt - a).sum()
+                    a = nxt
+                    if moved < 1e-5:
+                        break
+        elif self.name == "imtl":  # Liu et al., IMTL-G: equal projections on the unit gradients
+            n = np.sqrt(np.diag(g))
+            if k > 1:
+                du = np.array([[g[0, 0] / n[0] - g[0, j] / n[j] - g[i, 0] / n[0] + g[i, j] / n[j]
+                                for j in range(1, k)] for i in range(1, k)])
+                v = np.array([g[0, 0] / n[0] - g[0, j] / n[j] for j in range(1, k)])
+                rest = np.linalg.solve(du.T, v)
+                a = np.concatenate([[1 - rest.sum()], rest])
+            else:
+                a = np.ones(k)
+        out = np.zeros(self.tasks)
+        out[idx] = a
+        return out
 
     def after_step(self, losses):
         """Closes the step (an epoch for dwa): its float32 losses, None where unlabelled."""
@@ -590,18 +657,69 @@ def worst(ours, ref):
     return ((ours - ref).abs() / ref.abs().clamp(min=1)).max().item() if ref.numel() else 0.0
 
 
-def backward(model, m, batch, clip, weights):
+def strategy_backward(model, m, inputs, batch, weighting):
+    """A gradient strategy (spec §7): each task's gradient of the shared parameters, or of the
+    shared blocks its head reads; their combination with the strategy's coefficients for the
+    shared part; each task's own gradient for its head. Returns (plain sum, losses, alpha)."""
+    cut = {} if weighting.gradient == "rep" else None
+    outs = model(inputs, cut)
+    losses = [task_loss(t, o, batch[t["loss"][1][1]].to(o.dtype) if batch[t["loss"][1][1]].is_floating_point()
+                        else batch[t["loss"][1][1]]) for t, o in zip(m["tasks"], outs)]
+    names = [t["name"] for t in m["tasks"]]
+    params = dict(model.named_parameters())
+    shared = [p for key, p in params.items() if key.split(".")[0] not in names]
+    wrt = shared if cut is None else [leaf for _, leaf in cut.values()]
+    rows = []
+    for t, loss in enumerate(losses):
+        head = [p for key, p in params.items() if key.split(".")[0] == names[t]]
+        if loss is None:
+            rows.append(None)
+            continue
+        gs = torch.autograd.grad(loss, wrt + head, retain_graph=True, allow_unused=True)
+        for p, g in zip(head, gs[len(wrt):]):
+            p.grad = torch.zeros_like(p) if g is None else g
+        rows.append([torch.zeros_like(x) if g is None else g for x, g in zip(wrt, gs[:len(wrt)])])
+    labelled = [r is not None for r in rows]
+    flat = [torch.cat([g.reshape(-1) for g in r]).double() if r is not None else None for r in rows]
+    gram = np.zeros((len(rows), len(rows)))
+    for i, a in enumerate(flat):
+        for j, b in enumerate(flat):
+            if a is not None and b is not None:
+                gram[i, j] = (a @ b).item()
+    alpha = weighting.alpha(gram, labelled)
+    combined = []
+    for k, x in enumerate(wrt):
+        acc = torch.zeros_like(x)
+        for t, r in enumerate(rows):
+            if r is not None:
+                acc = acc + torch.tensor(alpha[t], dtype=x.dtype) * r[k]
+        combined.append(acc)
+    if cut is None:
+        for p, g in zip(shared, combined):
+            p.grad = g
+    else:
+        torch.autograd.backward([value for value, _ in cut.values()], combined)
+    present = [x for x in losses if x is not None]
+    return (sum(present) if present else None), losses, alpha
+
+
+def backward(model, m, batch, clip, weights, weighting=None):
     """Forward in training mode, the objective (with the strategy's weights of this step, if
     any), its gradients (zeros for parameters it does not reach: one group over every
     parameter) and clipping. Returns (objective, losses)."""
     dtype = next(model.parameters()).dtype
     cast = lambda v: v.to(dtype) if v.is_floating_point() else v  # noqa: E731
-    outs = model({name: cast(batch[name]) for name, _ in m["inputs"]})
-    losses = [task_loss(t, o, cast(batch[t["loss"][1][1]])) for t, o in zip(m["tasks"], outs)]
-    total = objective(model, m, losses, weights)
+    inputs = {name: cast(batch[name]) for name, _ in m["inputs"]}
     model.zero_grad()
-    if total is not None:
-        total.backward()
+    if weighting is not None and weighting.gradient:
+        total, losses, alpha = strategy_backward(model, m, inputs, batch, weighting)
+        weights[:] = alpha
+    else:
+        outs = model(inputs)
+        losses = [task_loss(t, o, cast(batch[t["loss"][1][1]])) for t, o in zip(m["tasks"], outs)]
+        total = objective(model, m, losses, weights)
+        if total is not None:
+            total.backward()
     for p in model.parameters():
         if p.grad is None:
             p.grad = torch.zeros_like(p)
@@ -705,8 +823,8 @@ def main():
         Dropout.clock["step"] = k
         exact.load_state_dict(model.state_dict())
         weights = weighting.weights()
-        backward(exact, m, batch, clip, weights)
-        total, losses = backward(model, m, batch, clip, weights)
+        backward(exact, m, batch, clip, None if weights is None else weights.copy(), weighting)
+        total, losses = backward(model, m, batch, clip, weights, weighting)
         weighting.after_step(losses)
         grads_c, _ = st.load(f"{d}/grad_{k}.safetensors")
         gratio, gbad = check_gradients(model, exact, grads_c)
