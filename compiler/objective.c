@@ -78,6 +78,20 @@ static void imtl_alpha(const Emit *e, const Checked *c) {
   fprintf(e->out, "        mtlrt_imtl(%d, gram, m->labelled, alpha);\n", c->ntasks);
 }
 
+static void cagrad_alpha(const Emit *e, const Checked *c) {
+  fprintf(e->out, "        mtlrt_cagrad(%d, gram, m->labelled, %s, alpha);\n", c->ntasks,
+          real_str(e->p->arena, strategy_arg(c, "c")));
+}
+
+/* The last step's solution is the next one's starting point, kept in objective_state[]. */
+static void nash_mtl_alpha(const Emit *e, const Checked *c) {
+  fprintf(e->out, "        double prev[%d];\n        for (int t = 0; t < %d; t++)\n            prev[t] = m->objective_state[t];\n",
+          c->ntasks, c->ntasks);
+  fprintf(e->out, "        mtlrt_nash_mtl(%d, gram, m->labelled, prev, alpha);\n", c->ntasks);
+  fprintf(e->out, "        for (int t = 0; t < %d; t++)\n            m->objective_state[t] = (%s)prev[t];\n", c->ntasks,
+          e->real);
+}
+
 static const ObjectiveGen *objective_gen(const Checked *c) {
   static const ObjectiveGen sum = {.doc = "the weighted sum of the task losses", .weights = sum_weights};
   static const ObjectiveGen uncertainty = {
@@ -100,6 +114,14 @@ static const ObjectiveGen *objective_gen(const Checked *c) {
       .doc = "IMTL-G (Liu et al. 2021): the combination of the per-task gradients of the shared parameters "
              "with equal projections on each",
       .weights = unit_weights, .plan = GRADS_PER_TASK_PARAMS, .alpha = imtl_alpha};
+  static const ObjectiveGen cagrad = {
+      .doc = "CAGrad (Liu et al. 2021): the average per-task gradient of the shared parameters, moved towards "
+             "the worst task's improvement",
+      .weights = unit_weights, .plan = GRADS_PER_TASK_PARAMS, .alpha = cagrad_alpha};
+  static const ObjectiveGen nash_mtl = {
+      .doc = "Nash-MTL (Navon et al. 2022): the bargaining solution G'G alpha = 1/alpha of the per-task gradients "
+             "of the shared parameters",
+      .state = "%d", .weights = unit_weights, .plan = GRADS_PER_TASK_PARAMS, .alpha = nash_mtl_alpha};
   if (c->objective == OBJ_SUM)
     return &sum;
   switch (c->strategy) {
@@ -109,6 +131,8 @@ static const ObjectiveGen *objective_gen(const Checked *c) {
   case OP_PCGRAD: return &pcgrad;
   case OP_MGDA: return &mgda;
   case OP_IMTL: return &imtl;
+  case OP_CAGRAD: return &cagrad;
+  case OP_NASH_MTL: return &nash_mtl;
   default: return NULL;
   }
 }

@@ -118,11 +118,15 @@ double mtlrt_normal(uint64_t seed, uint64_t counter);
  * of the combined gradient sum_t alpha_t g_t (0 for a task without labels).
  *   pcgrad: Yu et al. 2020, a random order per task from mtlrt_uniform(seed, (step*T + i)*T + j)
  *   mgda:   Sener & Koltun 2018, the min-norm point by Frank-Wolfe (closed form for T = 2)
- *   imtl:   Liu et al. 2021, IMTL-G */
+ *   imtl:   Liu et al. 2021, IMTL-G
+ *   cagrad: Liu et al. 2021, with c = calpha (LibMTL's rescale = 1)
+ *   nash_mtl: Navon et al. 2022; prev[T] holds the last step's solution (0: none yet) */
 void mtlrt_pcgrad(int tasks, const double *gram, const int *labelled, uint64_t seed, uint64_t step,
                   double *alpha);
 void mtlrt_mgda(int tasks, const double *gram, const int *labelled, double *alpha);
 void mtlrt_imtl(int tasks, const double *gram, const int *labelled, double *alpha);
+void mtlrt_cagrad(int tasks, const double *gram, const int *labelled, double calpha, double *alpha);
+void mtlrt_nash_mtl(int tasks, const double *gram, const int *labelled, double *prev, double *alpha);
 
 #define MTLRT_REAL float
 #define MTLRT_FN(name) mtlrt_##name##_f32

@@ -186,3 +186,155 @@ void mtlrt_imtl(int tasks, const double *gram, const int *labelled, double *alph
   }
   scatter(tasks, k, idx, a, alpha);
 }
+
+/* The Euclidean projection of v onto the probability simplex (Duchi et al. 2008). */
+static void project_simplex(int k, const double *v, double *out) {
+  double s[MTLRT_MAX_TASKS], sum = 0, theta = 0;
+  memcpy(s, v, sizeof *s * (size_t)k);
+  for (int i = 1; i < k; i++) /* descending insertion sort: k is small */
+    for (int j = i; j > 0 && s[j] > s[j - 1]; j--) {
+      double tmp = s[j];
+      s[j] = s[j - 1];
+      s[j - 1] = tmp;
+    }
+  for (int i = 0; i < k; i++) {
+    sum += s[i];
+    if (s[i] - (sum - 1) / (i + 1) > 0)
+      theta = (sum - 1) / (i + 1);
+  }
+  for (int i = 0; i < k; i++)
+    out[i] = v[i] - theta > 0 ? v[i] - theta : 0;
+}
+
+/* CAGrad's inner objective F(w) = w.A.b + c * sqrt(w.A.w + 1e-8), b uniform, and its gradient. */
+static double cagrad_f(int k, const double *a, double c, const double *w, double *grad) {
+  double ab = 0, aw[MTLRT_MAX_TASKS], waw = 0;
+  for (int i = 0; i < k; i++) {
+    double abi = 0;
+    aw[i] = 0;
+    for (int j = 0; j < k; j++) {
+      abi += a[i * k + j] / k;
+      aw[i] += a[i * k + j] * w[j];
+    }
+    ab += w[i] * abi;
+    waw += w[i] * aw[i];
+    if (grad)
+      grad[i] = abi;
+  }
+  double root = sqrt(waw + 1e-8);
+  if (grad)
+    for (int i = 0; i < k; i++)
+      grad[i] += c * aw[i] / root;
+  return ab + c * root;
+}
+
+/* CAGrad (Liu et al. 2021, as LibMTL with rescale = 1): w minimises F over the simplex,
+ * here by projected gradient descent with a backtracking step (at most 500 iterations, until
+ * w moves by less than 1e-12), where LibMTL calls SLSQP; with g_w = sum w_t g_t, the update
+ * is (mean_t g_t + c g_w / |g_w|) / (1 + calpha^2), c = calpha * |mean_t g_t|. */
+void mtlrt_cagrad(int tasks, const double *gram, const int *labelled, double calpha, double *alpha) {
+  int idx[MTLRT_MAX_TASKS];
+  double g[MTLRT_MAX_TASKS * MTLRT_MAX_TASKS], w[MTLRT_MAX_TASKS], a[MTLRT_MAX_TASKS];
+  int k = labelled_gram(tasks, gram, labelled, idx, g);
+  if (k == 0) {
+    scatter(tasks, 0, idx, a, alpha);
+    return;
+  }
+  double mean = 0;
+  for (int i = 0; i < k * k; i++)
+    mean += g[i] / (k * k);
+  double c = calpha * sqrt(mean + 1e-8) + 1e-8, step = 1;
+  for (int i = 0; i < k; i++)
+    w[i] = 1.0 / k;
+  for (int iter = 0; iter < 500; iter++) {
+    double grad[MTLRT_MAX_TASKS], trial[MTLRT_MAX_TASKS], next[MTLRT_MAX_TASKS];
+    double f = cagrad_f(k, g, c, w, grad), moved = 0;
+    for (;;) { /* the largest step (halving) with sufficient decrease */
+      for (int i = 0; i < k; i++)
+        trial[i] = w[i] - step * grad[i];
+      project_simplex(k, trial, next);
+      double dec = 0, lin = 0;
+      for (int i = 0; i < k; i++) {
+        dec += (next[i] - w[i]) * (next[i] - w[i]);
+        lin += grad[i] * (next[i] - w[i]);
+      }
+      if (cagrad_f(k, g, c, next, NULL) <= f + lin + dec / (2 * step) || step < 1e-20)
+        break;
+      step /= 2;
+    }
+    for (int i = 0; i < k; i++) {
+      moved += fabs(next[i] - w[i]);
+      w[i] = next[i];
+    }
+    step *= 2;
+    if (moved < 1e-12)
+      break;
+  }
+  double gww = 0;
+  for (int i = 0; i < k; i++)
+    for (int j = 0; j < k; j++)
+      gww += w[i] * g[i * k + j] * w[j];
+  double lambda = c / (sqrt(gww) + 1e-8);
+  for (int i = 0; i < k; i++)
+    a[i] = (1.0 / k + lambda * w[i]) / (1 + calpha * calpha);
+  scatter(tasks, k, idx, a, alpha);
+}
+
+/* Nash-MTL (Navon et al. 2022): alpha > 0 with M alpha = 1 / alpha, M the Gram matrix over
+ * its Frobenius norm, as the minimum of 1/2 a.M.a - sum log a_i (strictly convex): at most 20
+ * Newton steps from the last step's alpha (prev, kept in the model), each halved until it
+ * stays positive and decreases the objective. Tasks with a zero gradient take no part. */
+void mtlrt_nash_mtl(int tasks, const double *gram, const int *labelled, double *prev, double *alpha) {
+  int idx[MTLRT_MAX_TASKS], use[MTLRT_MAX_TASKS];
+  for (int t = 0; t < tasks; t++)
+    use[t] = labelled[t] && gram[t * tasks + t] > 0;
+  double g[MTLRT_MAX_TASKS * MTLRT_MAX_TASKS], a[MTLRT_MAX_TASKS], norm = 0;
+  int k = labelled_gram(tasks, gram, use, idx, g);
+  for (int i = 0; i < k * k; i++)
+    norm += g[i] * g[i];
+  norm = sqrt(norm);
+  for (int i = 0; i < k * k; i++)
+    g[i] /= norm;
+  for (int i = 0; i < k; i++)
+    a[i] = prev[idx[i]] > 0 ? prev[idx[i]] : 1;
+  for (int iter = 0; iter < 20; iter++) {
+    double grad[MTLRT_MAX_TASKS], h[MTLRT_MAX_TASKS * MTLRT_MAX_TASKS], d[MTLRT_MAX_TASKS], size = 0;
+    for (int i = 0; i < k; i++) {
+      grad[i] = -1 / a[i];
+      for (int j = 0; j < k; j++) {
+        grad[i] += g[i * k + j] * a[j];
+        h[i * k + j] = g[i * k + j] + (i == j ? 1 / (a[i] * a[i]) : 0);
+      }
+      d[i] = -grad[i];
+      size += grad[i] * grad[i];
+    }
+    if (size < 1e-24 || solve(k, h, d) != 0)
+      break;
+    double f0 = 0, step = 1;
+    for (int i = 0; i < k; i++) {
+      f0 -= log(a[i]);
+      for (int j = 0; j < k; j++)
+        f0 += 0.5 * a[i] * g[i * k + j] * a[j];
+    }
+    for (int tries = 0; tries < 60; tries++, step /= 2) {
+      double next[MTLRT_MAX_TASKS], f = 0;
+      int positive = 1;
+      for (int i = 0; i < k; i++)
+        positive &= (next[i] = a[i] + step * d[i]) > 0;
+      if (!positive)
+        continue;
+      for (int i = 0; i < k; i++) {
+        f -= log(next[i]);
+        for (int j = 0; j < k; j++)
+          f += 0.5 * next[i] * g[i * k + j] * next[j];
+      }
+      if (f <= f0) {
+        memcpy(a, next, sizeof *a * (size_t)k);
+        break;
+      }
+    }
+  }
+  scatter(tasks, k, idx, a, alpha);
+  for (int i = 0; i < k; i++)
+    prev[idx[i]] = a[i];
+}

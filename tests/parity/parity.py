@@ -458,7 +458,8 @@ class Weighting:
     from fresh normal draws, libmtlrt's (mtlrt_normal with the seed + 2) so that both sides
     draw the same numbers."""
 
-    GRADIENT = {"pcgrad": "params", "imtl": "params", "mgda": "rep"}  # what the strategy combines
+    GRADIENT = {"pcgrad": "params", "imtl": "params", "cagrad": "params", "nash_mtl": "params",
+                "mgda": "rep"}  # what the strategy combines
 
     def __init__(self, m, seed):
         self.obj, self.tasks, self.seed = m["objective"], len(m["tasks"]), seed
@@ -466,6 +467,7 @@ class Weighting:
         self.gradient = self.GRADIENT.get(self.name)
         self.step, self.ended = 0, 0
         self.last = self.before = np.zeros(self.tasks)
+        self.prev = np.zeros(self.tasks)  # nash_mtl's last solution, as the model keeps it (float32)
 
     def weights(self):
         """This step's weights, or None for an objective with no weights of its own."""
@@ -483,10 +485,12 @@ class Weighting:
             return softmax(np.sqrt(-2 * np.log(1 - u1)) * np.cos(2 * np.pi * u2))
         return None
 
-    def alpha(self, gram, labelled):
+    def alpha(self, gram, labelled, keep):
         """A gradient strategy's coefficients from the float64 Gram matrix of the per-task
-        gradients, over the labelled tasks (0 for the others), as runtime/kernels/solvers.c."""
-        idx = [t for t in range(self.tasks) if labelled[t] and (self.name != "imtl" or gram[t, t] > 0)]
+        gradients, over the labelled tasks (0 for the others), as runtime/kernels/solvers.c;
+        `keep`: this step's state is the one to carry on (the float32 run's, not the exact)."""
+        idx = [t for t in range(self.tasks)
+               if labelled[t] and (self.name not in ("imtl", "nash_mtl") or gram[t, t] > 0)]
         g = gram[np.ix_(idx, idx)]
         k = len(idx)
         if self.name == "pcgrad":  # Yu et al.: project each task's gradient off the originals it conflicts with
@@ -533,6 +537,58 @@ class Weighting:
                 a = np.concatenate([[1 - rest.sum()], rest])
             else:
                 a = np.ones(k)
+        elif self.name == "cagrad":  # Liu et al., LibMTL's rescale = 1; projected gradient for the inner problem
+            calpha = float(self.obj[2].get("c", 0.5))
+            c = calpha * np.sqrt(g.mean() + 1e-8) + 1e-8
+
+            def f(w):
+                return w @ g @ np.full(k, 1.0 / k) + c * np.sqrt(w @ g @ w + 1e-8)
+
+            def project(v):  # onto the simplex (Duchi et al. 2008)
+                s = np.sort(v)[::-1]
+                cs = np.cumsum(s)
+                theta = 0.0
+                for i in range(k):
+                    if s[i] - (cs[i] - 1) / (i + 1) > 0:
+                        theta = (cs[i] - 1) / (i + 1)
+                return np.maximum(v - theta, 0)
+
+            w, step = np.full(k, 1.0 / k), 1.0
+            for _ in range(500):
+                grad = g @ np.full(k, 1.0 / k) + c * (g @ w) / np.sqrt(w @ g @ w + 1e-8)
+                f0 = f(w)
+                while True:
+                    nxt = project(w - step * grad)
+                    if f(nxt) <= f0 + grad @ (nxt - w) + (nxt - w) @ (nxt - w) / (2 * step) or step < 1e-20:
+                        break
+                    step /= 2
+                moved = np.abs(nxt - w).sum()
+                w, step = nxt, step * 2
+                if moved < 1e-12:
+                    break
+            lam = c / (np.sqrt(w @ g @ w) + 1e-8)
+            a = (1.0 / k + lam * w) / (1 + calpha ** 2)
+        elif self.name == "nash_mtl":  # Navon et al.: M a = 1/a by damped Newton on 1/2 a.M.a - sum log a
+            m = g / np.linalg.norm(g)
+            a = np.where(self.prev[idx] > 0, self.prev[idx], 1.0)
+
+            def f(x):
+                return 0.5 * x @ m @ x - np.log(x).sum()
+
+            for _ in range(20):
+                grad = m @ a - 1 / a
+                if grad @ grad < 1e-24:
+                    break
+                d = np.linalg.solve(m + np.diag(1 / a ** 2), -grad)
+                step = 1.0
+                for _ in range(60):
+                    nxt = a + step * d
+                    if (nxt > 0).all() and f(nxt) <= f(a):
+                        a = nxt
+                        break
+                    step /= 2
+            if keep:
+                self.prev[idx] = a.astype(np.float32)
         out = np.zeros(self.tasks)
         out[idx] = a
         return out
@@ -657,7 +713,7 @@ def worst(ours, ref):
     return ((ours - ref).abs() / ref.abs().clamp(min=1)).max().item() if ref.numel() else 0.0
 
 
-def strategy_backward(model, m, inputs, batch, weighting):
+def strategy_backward(model, m, inputs, batch, weighting, keep):
     """A gradient strategy (spec §7): each task's gradient of the shared parameters, or of the
     shared blocks its head reads; their combination with the strategy's coefficients for the
     shared part; each task's own gradient for its head. Returns (plain sum, losses, alpha)."""
@@ -686,7 +742,7 @@ def strategy_backward(model, m, inputs, batch, weighting):
         for j, b in enumerate(flat):
             if a is not None and b is not None:
                 gram[i, j] = (a @ b).item()
-    alpha = weighting.alpha(gram, labelled)
+    alpha = weighting.alpha(gram, labelled, keep)
     combined = []
     for k, x in enumerate(wrt):
         acc = torch.zeros_like(x)
@@ -703,7 +759,7 @@ def strategy_backward(model, m, inputs, batch, weighting):
     return (sum(present) if present else None), losses, alpha
 
 
-def backward(model, m, batch, clip, weights, weighting=None):
+def backward(model, m, batch, clip, weights, weighting=None, keep=True):
     """Forward in training mode, the objective (with the strategy's weights of this step, if
     any), its gradients (zeros for parameters it does not reach: one group over every
     parameter) and clipping. Returns (objective, losses)."""
@@ -712,7 +768,7 @@ def backward(model, m, batch, clip, weights, weighting=None):
     inputs = {name: cast(batch[name]) for name, _ in m["inputs"]}
     model.zero_grad()
     if weighting is not None and weighting.gradient:
-        total, losses, alpha = strategy_backward(model, m, inputs, batch, weighting)
+        total, losses, alpha = strategy_backward(model, m, inputs, batch, weighting, keep)
         weights[:] = alpha
     else:
         outs = model(inputs)
@@ -823,7 +879,7 @@ def main():
         Dropout.clock["step"] = k
         exact.load_state_dict(model.state_dict())
         weights = weighting.weights()
-        backward(exact, m, batch, clip, None if weights is None else weights.copy(), weighting)
+        backward(exact, m, batch, clip, None if weights is None else weights.copy(), weighting, keep=False)
         total, losses = backward(model, m, batch, clip, weights, weighting)
         weighting.after_step(losses)
         grads_c, _ = st.load(f"{d}/grad_{k}.safetensors")
