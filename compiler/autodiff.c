@@ -46,14 +46,18 @@ static void add_share(Program *p, Buf *share, Buf *into) {
   acc->dst = into;
 }
 
-/* Appends the BWD (and ACCUM) instructions of the nodes that `want` selects, in reverse
- * order, from the gradients in p->grad; `want` NULL selects every node. */
-static void walk(Program *p, const bool *req, bool (*want)(const Node *v, int task), int task) {
+enum { ALL_HEADS = -2, NO_HEAD = -1 };
+
+/* Appends the BWD (and ACCUM) instructions of the selected nodes, in reverse order, from the
+ * gradients in p->grad: the task-local nodes of task `heads` (or ALL_HEADS, or NO_HEAD) and
+ * the shared nodes from index `trunk_from` on (0: all; c->nnodes: none). */
+static void walk(Program *p, const bool *req, int heads, int trunk_from) {
   for (int i = p->nfwd - 1; i >= 0; i--) {
     Ins fwd = p->ins[i]; /* a copy: add_ins() may move the array */
     const Node *v = fwd.node;
     Buf *dy = p->grad[v->id];
-    if (!req[v->id] || !dy || (want && !want(v, task)))
+    bool wanted = v->task < 0 ? v->id >= trunk_from : heads == ALL_HEADS || heads == v->task;
+    if (!req[v->id] || !dy || !wanted)
       continue;
     if (v->op->gen->view) {
       const Node *u = v->inputs[0];
@@ -84,9 +88,6 @@ static void walk(Program *p, const bool *req, bool (*want)(const Node *v, int ta
   }
 }
 
-static bool in_head(const Node *v, int task) { return v->task == task; }
-static bool in_trunk(const Node *v, int task) { return (void)task, v->task < 0; }
-
 static void clear_grads(Program *p) {
   memset(p->grad, 0, sizeof *p->grad * (size_t)p->c->nnodes);
 }
@@ -102,7 +103,7 @@ static void per_task_rep(Program *p, const bool *req, Buf **seed) {
   for (int t = 0; t < c->ntasks; t++) {
     clear_grads(p);
     p->grad[c->tasks[t].output->id] = seed[t];
-    walk(p, req, in_head, t);
+    walk(p, req, t, c->nnodes);
     grads[t] = arena_alloc(p->arena, sizeof **grads * (size_t)c->nnodes);
     memcpy(grads[t], p->grad, sizeof **grads * (size_t)c->nnodes);
   }
@@ -129,7 +130,7 @@ static void per_task_rep(Program *p, const bool *req, Buf **seed) {
     p->grad[rep[r]->id] = comb->combined[r] =
         new_buf(p, arena_printf(p->arena, "d_%s_combined", rep[r]->name), shape_elems(rep[r]->shape), 0);
   }
-  walk(p, req, in_trunk, -1);
+  walk(p, req, NO_HEAD, 0);
 }
 
 void autodiff(Program *p) {
@@ -159,18 +160,36 @@ void autodiff(Program *p) {
 
   switch (plan) {
   case GRADS_JOINT:
-    walk(p, req, NULL, -1);
+    walk(p, req, ALL_HEADS, 0);
     break;
   case GRADS_PER_TASK_PARAMS:
+  case GRADS_PER_TASK_LAYER: {
+    /* GRADS_PER_TASK_LAYER needs the gradient of one shared layer: the walk stops there. */
+    int from = plan == GRADS_PER_TASK_LAYER ? strategy_layer(p)->id : 0;
     for (int t = 0; t < c->ntasks; t++) {
       add_ins(p, INS_ZERO_SHARED)->task = t;
       clear_grads(p);
       p->grad[c->tasks[t].output->id] = seed[t];
-      walk(p, req, NULL, -1);
+      walk(p, req, ALL_HEADS, from);
       add_ins(p, INS_SAVE_SHARED)->task = t;
     }
-    add_ins(p, INS_COMBINE);
+    Ins *comb = add_ins(p, INS_COMBINE);
+    if (plan == GRADS_PER_TASK_PARAMS)
+      break;
+    /* ... which sets the task weights and scales the seeds: then one joint walk. */
+    comb->reps = seed;
+    comb->nrep = 1;
+    clear_grads(p);
+    for (int t = 0; t < c->ntasks; t++) {
+      Buf **g = &p->grad[c->tasks[t].output->id];
+      if (*g && seed[t])
+        add_share(p, seed[t], *g);
+      else if (seed[t])
+        *g = seed[t];
+    }
+    walk(p, req, ALL_HEADS, 0);
     break;
+  }
   case GRADS_PER_TASK_REP:
     per_task_rep(p, req, seed);
     break;

@@ -404,6 +404,8 @@ static void init(Gen *g) {
               s->key);
     }
   }
+  g->e.out = t.f;
+  emit_objective_init(&g->e);
   set(g, "INIT", text_close(&t, p->arena));
 }
 

@@ -98,6 +98,8 @@ static void lay_out_slots(Program *p) {
     p->log_var = p->nparam;
     add_slot(p, (Slot){.key = "objective.log_var", .shape = shape_of(1, c->ntasks), .kind = SLOT_PARAM});
   }
+  if (c->objective == OBJ_STRATEGY && c->strategy == OP_GRADNORM) /* the learned task weights */
+    add_slot(p, (Slot){.key = "objective.weight", .shape = shape_of(1, c->ntasks), .kind = SLOT_PARAM});
 }
 
 const Slot *find_slot(const Program *p, const Node *n, const char *name) {
@@ -112,7 +114,7 @@ Program *lower(Arena *a, const Checked *c, bool f64, Diag *d) {
   if (!objective_supported(c)) {
     error_at(d, c->strategy_loc,
              "code generation for the '%s' objective is not available in mtlc %s yet; "
-             "use a weighted sum, uncertainty, dwa or rlw", op_table[c->strategy].name, MTLC_VERSION);
+             "use another strategy", op_table[c->strategy].name, MTLC_VERSION);
     return NULL;
   }
   Program *p = arena_alloc(a, sizeof *p);
@@ -160,5 +162,5 @@ Program *lower(Arena *a, const Checked *c, bool f64, Diag *d) {
       n->op->gen->plan(p, ins);
   }
   p->nfwd = p->nins;
-  return p;
+  return objective_check(p, d) ? p : NULL;
 }

@@ -445,7 +445,8 @@ typedef struct Ins {
   int64_t counter;   /* FWD, BWD of dropout: the first random-number counter of its mask */
   /* COMBINE on the representation: the shared nodes `rep` that the heads read, each task's
    * gradient of each (reps[t * nrep + r], NULL where task t does not read rep[r]) and the
-   * combination of those gradients (combined[r]), where the trunk's backward pass starts. */
+   * combination of those gradients (combined[r]), where the trunk's backward pass starts.
+   * With GRADS_PER_TASK_LAYER, reps[t] is task t's seed (the gradient of its output). */
   const Node **rep;
   Buf **reps, **combined;
   int nrep;
@@ -550,8 +551,18 @@ const char *real_lit(const Emit *e, double v); /* v as a literal of the model's 
  * losses; for gradient strategies, one per task through the whole model (the strategy sees
  * the shared parameters' gradients) or one per task through its head and then one through
  * the shared trunk (it sees the gradients of the representation the heads read). */
-typedef enum { GRADS_JOINT, GRADS_PER_TASK_PARAMS, GRADS_PER_TASK_REP } GradPlan;
+typedef enum { GRADS_JOINT, GRADS_PER_TASK_PARAMS, GRADS_PER_TASK_REP, GRADS_PER_TASK_LAYER } GradPlan;
 GradPlan objective_grad_plan(const Checked *c);
+/* GRADS_PER_TASK_LAYER (gradnorm): the last shared layer with a weight matrix that every task
+ * depends on, whose per-task gradients the strategy reads, or NULL; then one joint walk from
+ * the weighted seeds. */
+const Node *strategy_layer(const Program *p);
+/* Reports what keeps the objective from working with this model; returns false then. */
+bool objective_check(const Program *p, Diag *d);
+
+/* The strategies that keep per-task arrays take at most this many tasks (libmtlrt's
+ * MTLRT_MAX_TASKS). */
+#define MAX_STRATEGY_TASKS 64
 
 /* The objective's code: emit.c places each piece. */
 bool objective_supported(const Checked *c);
@@ -563,6 +574,7 @@ void emit_objective_weights(const Emit *e);         /* w[] of a step, before the
  * of its output's gradient `seed` (NULL: none) of seed_elems per sample. */
 void emit_objective_task(const Emit *e, int t, const char *seed, int64_t seed_elems);
 void emit_objective_step(const Emit *e);            /* after an optimizer step */
+void emit_objective_init(const Emit *e);            /* its parameters' initial values */
 void emit_objective_fields(FILE *f, const Program *p, const char *real); /* its struct fields */
 void emit_strategy_ins(const Emit *e, const Ins *ins); /* ZERO_SHARED, SAVE_SHARED, COMBINE */
 void emit_objective_epoch(const Emit *e);           /* as an epoch starts */

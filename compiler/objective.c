@@ -13,6 +13,7 @@ typedef struct ObjectiveGen {
   void (*weights)(const Emit *e, const Checked *c);  /* fills w[] */
   void (*step)(const Emit *e, const Checked *c);     /* after an optimizer step */
   void (*epoch)(const Emit *e, const Checked *c);    /* as an epoch starts */
+  void (*init)(const Emit *e, const Checked *c);     /* its parameters' initial values (else 0) */
   GradPlan plan;                                     /* gradient strategies: what they combine */
   void (*alpha)(const Emit *e, const Checked *c);    /* ... and their alpha[] from gram[] */
 } ObjectiveGen;
@@ -54,9 +55,74 @@ static void rlw_weights(const Emit *e, const Checked *c) {
 
 const char *objective_param(const Program *p) {
   for (int i = 0; i < p->nslots; i++)
-    if (!p->slots[i].node && p->slots[i].offset == p->log_var)
+    if (!p->slots[i].node)
       return p->slots[i].cname;
   return NULL;
+}
+
+/* The last shared layer with a weight matrix that every task's output depends on. */
+const Node *strategy_layer(const Program *p) {
+  const Checked *c = p->c;
+  int *reach = arena_alloc(p->arena, sizeof *reach * (size_t)c->nnodes); /* tasks that depend on it */
+  for (int t = 0; t < c->ntasks; t++) {
+    bool *dep = arena_alloc(p->arena, sizeof *dep * (size_t)c->nnodes);
+    dep[c->tasks[t].output->id] = true;
+    for (int i = c->nnodes - 1; i >= 0; i--)
+      for (int k = 0; dep[i] && k < c->nodes[i]->ninputs; k++)
+        dep[c->nodes[i]->inputs[k]->id] = true;
+    for (int i = 0; i < c->nnodes; i++)
+      reach[i] += dep[i];
+  }
+  const Node *last = NULL;
+  for (int i = 0; i < c->nnodes; i++) {
+    const Node *n = c->nodes[i];
+    for (int k = 0; n->kind == NODE_OP && n->task < 0 && reach[i] == c->ntasks && k < n->nparams; k++)
+      if (n->params[k].trainable && !strcmp(n->params[k].name, "weight") && n->params[k].shape.rank >= 2)
+        last = n;
+  }
+  return last;
+}
+
+/* GradNorm (Chen et al. 2018): weights w (objective.weight, from 1, trained by the model's
+ * optimizer and renormalised to sum T after each step) scale the task losses; their
+ * gradient is that of sum_t |w_t |grad_W L_t| - mean_u(w_u |grad_W L_u|) r_t^alpha| with the
+ * target held constant, W the weight of strategy_layer() (the last shared layer common to
+ * all tasks) and r_t the task's loss ratio to its first, over the mean ratio. */
+static void gradnorm_combine(const Emit *e, const Checked *c) {
+  const char *w = objective_param(e->p);
+  int tasks = c->ntasks;
+  fprintf(e->out, "        double norm[%d], loss[%d], weight[%d], init[%d], dw[%d];\n", tasks, tasks, tasks, tasks, tasks);
+  fprintf(e->out, "        for (int t = 0; t < %d; t++) {\n", tasks);
+  fprintf(e->out, "            norm[t] = sqrt(gram[t * %d + t]);\n            loss[t] = task_loss[t];\n", tasks);
+  fprintf(e->out, "            weight[t] = m->param[%s + t];\n            init[t] = m->objective_state[t];\n        }\n", w);
+  fprintf(e->out, "        mtlrt_gradnorm(%d, norm, loss, m->labelled, %s, weight, init, dw);\n", tasks,
+          real_str(e->p->arena, strategy_arg(c, "alpha")));
+  fprintf(e->out, "        for (int t = 0; t < %d; t++) {\n", tasks);
+  fprintf(e->out, "            m->objective_state[t] = (%s)init[t];\n            m->grad[%s + t] = (%s)dw[t];\n", e->real, w,
+          e->real);
+  fprintf(e->out, "            m->task_weight[t] = m->param[%s + t];\n        }\n", w);
+}
+
+static void gradnorm_seeds(const Emit *e, const Ins *ins) {
+  const Checked *c = e->p->c;
+  for (int t = 0; t < c->ntasks; t++)
+    if (ins->reps[t])
+      fprintf(e->out, "        mtlrt_scale_%s((size_t)n * %lld, %s, m->param[%s + %d]);\n", e->sfx,
+              (long long)shape_elems(c->tasks[t].output->shape), buf_expr(e, ins->reps[t]), objective_param(e->p), t);
+}
+
+static void gradnorm_init(const Emit *e, const Checked *c) {
+  fprintf(e->out, "    mtlrt_fill_%s(%d, 1, m->param + %s); /* objective.weight */\n", e->sfx, c->ntasks,
+          objective_param(e->p));
+}
+
+static void gradnorm_step(const Emit *e, const Checked *c) {
+  const char *w = objective_param(e->p);
+  fprintf(e->out, "    {   /* gradnorm: the weights renormalised to sum %d */\n        double sum = 0;\n", c->ntasks);
+  fprintf(e->out, "        for (int t = 0; t < %d; t++)\n            sum += m->param[%s + t];\n", c->ntasks, w);
+  fprintf(e->out, "        for (int t = 0; t < %d; t++)\n            m->param[%s + t] = (%s)(%d * m->param[%s + t] / sum);\n",
+          c->ntasks, w, e->real, c->ntasks, w);
+  fprintf(e->out, "    }\n");
 }
 
 /* Gradient strategies: the objective is the plain sum of the task losses (spec §10); the
@@ -122,6 +188,11 @@ static const ObjectiveGen *objective_gen(const Checked *c) {
       .doc = "Nash-MTL (Navon et al. 2022): the bargaining solution G'G alpha = 1/alpha of the per-task gradients "
              "of the shared parameters",
       .state = "%d", .weights = unit_weights, .plan = GRADS_PER_TASK_PARAMS, .alpha = nash_mtl_alpha};
+  static const ObjectiveGen gradnorm = {
+      .doc = "GradNorm (Chen et al. 2018): learned task weights that balance the per-task gradient norms at the "
+             "last shared layer",
+      .state = "%d", .weights = unit_weights, .step = gradnorm_step, .init = gradnorm_init,
+      .plan = GRADS_PER_TASK_LAYER, .alpha = gradnorm_combine};
   if (c->objective == OBJ_SUM)
     return &sum;
   switch (c->strategy) {
@@ -132,6 +203,7 @@ static const ObjectiveGen *objective_gen(const Checked *c) {
   case OP_MGDA: return &mgda;
   case OP_IMTL: return &imtl;
   case OP_CAGRAD: return &cagrad;
+  case OP_GRADNORM: return &gradnorm;
   case OP_NASH_MTL: return &nash_mtl;
   default: return NULL;
   }
@@ -139,8 +211,9 @@ static const ObjectiveGen *objective_gen(const Checked *c) {
 
 GradPlan objective_grad_plan(const Checked *c) { return objective_gen(c)->plan; }
 
-/* The shared parameters: runs of param[] that belong to shared nodes, in order; `packed`
- * is where a run starts in a row of task_grad[]. Returns how many runs. */
+/* The shared parameters whose per-task gradients the strategy reads (all of them, or the
+ * strategy layer's weight): runs of param[] in order; `packed` is where a run starts in a
+ * row of task_grad[]. Returns how many runs. */
 typedef struct SharedRun {
   const char *first;   /* the C name of its first slot's offset */
   int64_t len, packed;
@@ -149,9 +222,12 @@ typedef struct SharedRun {
 static int shared_runs(const Program *p, SharedRun *runs) {
   int n = 0;
   int64_t end = -1, packed = 0;
+  const Node *layer = objective_grad_plan(p->c) == GRADS_PER_TASK_LAYER ? strategy_layer(p) : NULL;
   for (int i = 0; i < p->nslots; i++) {
     const Slot *s = &p->slots[i];
     if (s->kind != SLOT_PARAM || !s->node || s->node->task >= 0)
+      continue;
+    if (layer && (s->node != layer || strcmp(s->node->params[s->index].name, "weight")))
       continue;
     int64_t len = shape_elems(s->shape);
     if (s->offset == end) {
@@ -222,7 +298,8 @@ void emit_objective_fields(FILE *f, const Program *p, const char *real) {
   const char *state = objective_state_size(p);
   if (state)
     fprintf(f, "    %s objective_state[%s]; /* what the objective keeps between steps */\n", real, state);
-  if (objective_grad_plan(p->c) == GRADS_PER_TASK_PARAMS) {
+  GradPlan plan = objective_grad_plan(p->c);
+  if (plan == GRADS_PER_TASK_PARAMS || plan == GRADS_PER_TASK_LAYER) {
     SharedRun *runs = arena_alloc(p->arena, sizeof *runs * (size_t)(p->nslots + 1));
     int nruns;
     fprintf(f, "    %s task_grad[%d][%lld]; /* each task's gradient of the shared parameters */\n", real,
@@ -268,7 +345,9 @@ void emit_strategy_ins(const Emit *e, const Ins *ins) {
   }
   const ObjectiveGen *g = objective_gen(c);
   fprintf(e->out, "\n    /* %s: %s */\n    {\n", op_table[c->strategy].name, g->doc);
-  fprintf(e->out, "        double gram[%d] = {0}, alpha[%d];\n", c->ntasks * c->ntasks, c->ntasks);
+  fprintf(e->out, "        double gram[%d] = {0};\n", c->ntasks * c->ntasks);
+  if (g->plan != GRADS_PER_TASK_LAYER)
+    fprintf(e->out, "        double alpha[%d];\n", c->ntasks);
   if (ins->rep) {
     for (int r = 0; r < ins->nrep; r++) {
       fprintf(e->out, "        {   /* the gradients of %s */\n    ", ins->rep[r]->name);
@@ -281,6 +360,11 @@ void emit_strategy_ins(const Emit *e, const Ins *ins) {
     fprintf(e->out, "        mtlrt_gram_add_%s(%d, %lld, g, gram);\n", e->sfx, c->ntasks, (long long)shared);
   }
   g->alpha(e, c);
+  if (g->plan == GRADS_PER_TASK_LAYER) {
+    gradnorm_seeds(e, ins);
+    fprintf(e->out, "    }\n\n    /* The whole model, once, from the weighted losses: */\n");
+    return;
+  }
   fprintf(e->out, "        for (int t = 0; t < %d; t++)\n            m->task_weight[t] = (%s)alpha[t];\n", c->ntasks,
           e->real);
   if (ins->rep) {
@@ -298,4 +382,39 @@ void emit_strategy_ins(const Emit *e, const Ins *ins) {
   fprintf(e->out, "    }\n");
   if (ins->rep)
     fprintf(e->out, "\n    /* The shared trunk, once, from the combination: */\n");
+}
+
+void emit_objective_init(const Emit *e) {
+  const ObjectiveGen *g = objective_gen(e->p->c);
+  if (g->init)
+    g->init(e, e->p->c);
+}
+
+bool objective_check(const Program *p, Diag *d) {
+  const Checked *c = p->c;
+  if (c->objective == OBJ_SUM)
+    return true;
+  const char *name = op_table[c->strategy].name;
+  if (c->strategy != OP_UNCERTAINTY && c->ntasks > MAX_STRATEGY_TASKS) {
+    error_at(d, c->strategy_loc, "%s: at most %d tasks, the model has %d", name, MAX_STRATEGY_TASKS, c->ntasks);
+    return false;
+  }
+  GradPlan plan = objective_grad_plan(c);
+  if (plan == GRADS_JOINT)
+    return true;
+  bool shared = false;
+  for (int i = 0; i < p->nslots; i++)
+    shared |= p->slots[i].kind == SLOT_PARAM && p->slots[i].node && p->slots[i].node->task < 0 &&
+              p->live[p->slots[i].node->id];
+  if (plan == GRADS_PER_TASK_LAYER && !strategy_layer(p)) {
+    error_at(d, c->strategy_loc, "%s needs a shared layer with a weight matrix (dense or conv) that every task "
+             "depends on, to balance the tasks' gradients at; this model has none", name);
+    return false;
+  }
+  if (!shared) {
+    error_at(d, c->strategy_loc, "%s combines the tasks' gradients of the shared layers, and no shared layer of "
+             "this model has a trainable parameter", name);
+    return false;
+  }
+  return true;
 }

@@ -128,6 +128,13 @@ void mtlrt_imtl(int tasks, const double *gram, const int *labelled, double *alph
 void mtlrt_cagrad(int tasks, const double *gram, const int *labelled, double calpha, double *alpha);
 void mtlrt_nash_mtl(int tasks, const double *gram, const int *labelled, double *prev, double *alpha);
 
+/* GradNorm (Chen et al. 2018): from each task's gradient norm at the last shared layer
+ * (norm), its loss and weight w, the gradient dw of the GradNorm loss with respect to the
+ * weights (the target held constant); init[] holds each task's first loss (0: none yet)
+ * and is filled in here. */
+void mtlrt_gradnorm(int tasks, const double *norm, const double *loss, const int *labelled, double alpha,
+                    const double *w, double *init, double *dw);
+
 #define MTLRT_REAL float
 #define MTLRT_FN(name) mtlrt_##name##_f32
 #include "mtlrt_kernels.inc"

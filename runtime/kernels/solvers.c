@@ -338,3 +338,34 @@ void mtlrt_nash_mtl(int tasks, const double *gram, const int *labelled, double *
   for (int i = 0; i < k; i++)
     prev[idx[i]] = a[i];
 }
+
+/* GradNorm (Chen et al. 2018): with G_t = w_t |grad_W L_t| over the labelled tasks, r_t =
+ * (L_t / L_t(0)) / mean_u (L_u / L_u(0)) and the target mean_u G_u * r_t^alpha held
+ * constant, the gradient of sum_t |G_t - target_t| with respect to w_t is
+ * sign(G_t - target_t) |grad_W L_t|. init[t], each task's first loss, is set at the task's
+ * first labelled step. */
+void mtlrt_gradnorm(int tasks, const double *norm, const double *loss, const int *labelled, double alpha,
+                    const double *w, double *init, double *dw) {
+  double mean_g = 0, mean_r = 0;
+  int k = 0;
+  for (int t = 0; t < tasks; t++) {
+    dw[t] = 0;
+    if (!labelled[t])
+      continue;
+    if (init[t] == 0)
+      init[t] = loss[t];
+    mean_g += w[t] * norm[t];
+    mean_r += loss[t] / init[t];
+    k++;
+  }
+  if (k == 0)
+    return;
+  mean_g /= k;
+  mean_r /= k;
+  for (int t = 0; t < tasks; t++) {
+    if (!labelled[t])
+      continue;
+    double diff = w[t] * norm[t] - mean_g * pow(loss[t] / init[t] / mean_r, alpha);
+    dw[t] = diff > 0 ? norm[t] : diff < 0 ? -norm[t] : 0;
+  }
+}

@@ -374,6 +374,9 @@ class Model(nn.Module):
         if obj and obj[0] == "uncertainty":
             self.objective = nn.Module()
             self.objective.log_var = nn.Parameter(torch.zeros(len(m["tasks"])))
+        if obj and obj[0] == "gradnorm":
+            self.objective = nn.Module()
+            self.objective.weight = nn.Parameter(torch.ones(len(m["tasks"])))
 
     @staticmethod
     def scoped(values, task, name):
@@ -459,7 +462,7 @@ class Weighting:
     draw the same numbers."""
 
     GRADIENT = {"pcgrad": "params", "imtl": "params", "cagrad": "params", "nash_mtl": "params",
-                "mgda": "rep"}  # what the strategy combines
+                "mgda": "rep", "gradnorm": "layer"}  # what the strategy combines
 
     def __init__(self, m, seed):
         self.obj, self.tasks, self.seed = m["objective"], len(m["tasks"]), seed
@@ -468,6 +471,7 @@ class Weighting:
         self.step, self.ended = 0, 0
         self.last = self.before = np.zeros(self.tasks)
         self.prev = np.zeros(self.tasks)  # nash_mtl's last solution, as the model keeps it (float32)
+        self.init = np.zeros(self.tasks)  # gradnorm's first loss of each task
 
     def weights(self):
         """This step's weights, or None for an objective with no weights of its own."""
@@ -675,7 +679,8 @@ def perturb(model):
                 mod.running_var.uniform_(0.5, 2.0)
                 mod.num_batches_tracked.fill_(3)
         if hasattr(model, "objective"):
-            model.objective.log_var.uniform_(-0.5, 0.5)
+            for p in model.objective.parameters():
+                p.uniform_(-0.5, 0.5) if p is getattr(model.objective, "log_var", None) else p.uniform_(0.5, 1.5)
 
 
 def draw_batch(m, n, gen, missing, unlabelled, scale=1.0):
@@ -759,6 +764,43 @@ def strategy_backward(model, m, inputs, batch, weighting, keep):
     return (sum(present) if present else None), losses, alpha
 
 
+def gradnorm_backward(model, m, inputs, batch, weighting, keep):
+    """GradNorm (Chen et al. 2018): the weights' gradient from the per-task gradient norms at
+    the last shared layer's weight matrix, the target held constant; the model's gradient
+    from the losses weighted by the current weights. Returns (plain sum, losses, weights)."""
+    outs = model(inputs)
+    losses = [task_loss(t, o, batch[t["loss"][1][1]].to(o.dtype) if batch[t["loss"][1][1]].is_floating_point()
+                        else batch[t["loss"][1][1]]) for t, o in zip(m["tasks"], outs)]
+    names = [t["name"] for t in m["tasks"]]
+    candidates = [p for key, p in model.named_parameters()
+                  if key.split(".")[0] not in names + ["objective"] and key.endswith(".weight") and p.dim() >= 2]
+    used = [torch.autograd.grad(o.sum(), candidates, retain_graph=True, allow_unused=True) for o in outs]
+    layer = [p for k, p in enumerate(candidates) if all(u[k] is not None for u in used)][-1]  # common to all tasks
+    w = model.objective.weight
+    alpha = float(weighting.obj[2].get("alpha", 1.5))
+    norms = {t: torch.autograd.grad(loss, layer, retain_graph=True)[0].double().norm().item()
+             for t, loss in enumerate(losses) if loss is not None}
+    init = weighting.init.copy()
+    for t in norms:
+        if init[t] == 0:
+            init[t] = np.float32(losses[t].item())
+    if keep:
+        weighting.init = init
+    dw = torch.zeros_like(w)
+    if norms:
+        ws = w.detach().double().numpy()
+        mean_g = np.mean([ws[t] * n for t, n in norms.items()])
+        ratio = {t: losses[t].item() / init[t] for t in norms}
+        mean_r = np.mean(list(ratio.values()))
+        for t, n in norms.items():
+            dw[t] = float(np.sign(ws[t] * n - mean_g * (ratio[t] / mean_r) ** alpha) * n)
+    present = [(t, x) for t, x in enumerate(losses) if x is not None]
+    if present:
+        sum(w.detach()[t] * x for t, x in present).backward()
+    w.grad = dw
+    return sum(x for _, x in present) if present else None, losses, w.detach().double().numpy().copy()
+
+
 def backward(model, m, batch, clip, weights, weighting=None, keep=True):
     """Forward in training mode, the objective (with the strategy's weights of this step, if
     any), its gradients (zeros for parameters it does not reach: one group over every
@@ -768,7 +810,8 @@ def backward(model, m, batch, clip, weights, weighting=None, keep=True):
     inputs = {name: cast(batch[name]) for name, _ in m["inputs"]}
     model.zero_grad()
     if weighting is not None and weighting.gradient:
-        total, losses, alpha = strategy_backward(model, m, inputs, batch, weighting, keep)
+        step = gradnorm_backward if weighting.gradient == "layer" else strategy_backward
+        total, losses, alpha = step(model, m, inputs, batch, weighting, keep)
         weights[:] = alpha
     else:
         outs = model(inputs)
@@ -886,6 +929,10 @@ def main():
         gratio, gbad = check_gradients(model, exact, grads_c)
         opt.step()
         sched.step()
+        if weighting.name == "gradnorm":  # the weights renormalised to sum T
+            with torch.no_grad():
+                w = model.objective.weight
+                w.copy_((len(m["tasks"]) * w.double() / w.double().sum()).to(w.dtype))
         ours, meta = st.load(f"{d}/after_{k}.safetensors")
         problems = checkpoint_problems(m, model, ours, meta)
         if problems:
