@@ -1,0 +1,57 @@
+#!/bin/bash
+# strategies.sh TRAINER...: the trainers of tests/parity/strategies/mlp3.mtl's copies (one
+# per strategy, spec §7) on random data: a run resumed from a checkpoint ends bit for bit
+# where an uninterrupted run does, so the strategy's state (dwa's loss history, gradnorm's
+# weights and first losses, nash_mtl's last solution, the draws of rlw and pcgrad) is saved
+# and restored; the CSV log has each task's weight per epoch, and they are the strategy's.
+# Needs /usr/bin/python3 with numpy.
+set -u
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+ok() { echo "ok: $1"; }
+fail() { fails=$((fails + 1)); echo "FAIL: $1"; }
+
+"$py" - "$tmp/data" <<'PY'
+import os, sys, numpy as np
+d = sys.argv[1]
+os.makedirs(d)
+rng = np.random.default_rng(7)
+x = rng.standard_normal((60, 10)).astype(np.float32)
+np.save(f"{d}/x.npy", x)
+np.save(f"{d}/y.npy", (x[:, :4].argmax(1)).astype(np.int64))
+np.save(f"{d}/r.npy", np.stack([x[:, 4] * x[:, 5], np.sin(x[:, 6])], 1).astype(np.float32))
+k = (x[:, 7] > 0).astype(np.int64) + (x[:, 8] > 1)
+k[rng.random(60) < 0.3] = 9  # missing labels
+np.save(f"{d}/k.npy", k)
+PY
+
+for trainer in "$@"; do
+  name=$(basename "$trainer")
+  strategy=${name#trainer_mlp3_}
+  run() { "$trainer" train --train "$tmp/data" --seed 3 --quiet "$@" 2>"$tmp/err.txt" || cat "$tmp/err.txt"; }
+  run --epochs 4 --save "$tmp/a.safetensors" --log "$tmp/a.csv"
+  run --epochs 2 --checkpoint "$tmp/half.safetensors"
+  run --epochs 4 --resume "$tmp/half.safetensors" --save "$tmp/b.safetensors"
+  if cmp -s "$tmp/a.safetensors" "$tmp/b.safetensors"; then
+    ok "$strategy: resumed run = uninterrupted run, bit for bit"
+  else
+    fail "$strategy: resumed run differs from the uninterrupted one"
+  fi
+  if "$py" - "$tmp/a.csv" "$strategy" <<'PY'; then ok "$strategy: task weights in the log"; else fail "$strategy: task weights in the log"; fi
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+w = [[float(r[f"{t}_weight"]) for t in ("cls", "reg", "tag")] for r in rows]
+assert len(w) == 4, w
+if sys.argv[2] in ("dwa",):  # 1 until two epochs have ended, then T * softmax: sum 3
+    assert w[0] == w[1] == [1.0, 1.0, 1.0] and abs(sum(w[3]) - 3) < 1e-5 and w[3] != [1.0, 1.0, 1.0], w
+if sys.argv[2] in ("rlw", "mgda"):  # on the simplex
+    assert all(abs(sum(r) - 1) < 1e-5 and min(r) >= 0 for r in w), w
+if sys.argv[2] == "gradnorm":  # renormalised to sum T, and moved
+    assert w[3] != [1.0, 1.0, 1.0], w
+PY
+  rm -f "$tmp"/*.safetensors "$tmp"/*.csv
+done
+[ "$fails" -eq 0 ] && echo "all passed" || echo "$fails failed"
+exit $((fails > 0))
