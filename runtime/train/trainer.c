@@ -61,6 +61,7 @@ typedef struct Options {
   const char *cmd;
   const char *train, *val, *data, *out;       /* directories */
   const char *init, *save, *checkpoint, *resume, *load, *log, *plot;
+  const char *only;                           /* train: the one task to learn */
   long epochs, steps, threads;
   double lr;                                  /* NaN: the model's */
   long long seed;
@@ -71,6 +72,7 @@ static const char *const train_help =
     "usage: %s train --train DIR [--val DIR] [--epochs N] [--lr X] [--seed N] [--threads N]\n"
     "              [--init FILE] [--save FILE] [--checkpoint FILE] [--resume FILE]\n"
     "              [--log FILE.csv] [--plot FILE.svg] [--steps N] [--no-shuffle] [--quiet]\n"
+    "              [--only TASK]\n"
     "\n"
     "Trains the model on DIR/<name>.npy for every input and target, N samples each.\n"
     "  --val DIR          evaluate on DIR after every epoch (loss and metrics per task)\n"
@@ -86,7 +88,8 @@ static const char *const train_help =
     "  --plot FILE.svg    a picture of those curves, redrawn after every epoch\n"
     "  --steps N          stop after N optimizer steps\n"
     "  --no-shuffle       keep the file order\n"
-    "  --quiet            one line per epoch, no progress bar\n";
+    "  --quiet            one line per epoch, no progress bar\n"
+    "  --only TASK        the single-task baseline: the other tasks' labels count as missing\n";
 static const char *const eval_help =
     "usage: %s eval --data DIR --load FILE [--json]\n"
     "\n"
@@ -127,7 +130,7 @@ static bool parse_long(const char *s, long lo, long *out) {
 static int parse_options(int argc, char **argv, Options *o) {
   static const char *const value_opts[] = {"--train", "--val", "--data", "--out", "--init", "--save",
                                            "--checkpoint", "--resume", "--load", "--log", "--plot",
-                                           "--epochs", "--steps", "--threads", "--lr", "--seed"};
+                                           "--epochs", "--steps", "--threads", "--lr", "--seed", "--only"};
   const char *help = !strcmp(o->cmd, "train") ? train_help : !strcmp(o->cmd, "eval") ? eval_help
                      : !strcmp(o->cmd, "predict") ? predict_help : info_help;
   for (int i = 2; i < argc; i++) {
@@ -156,6 +159,7 @@ static int parse_options(int argc, char **argv, Options *o) {
     else if (!strcmp(a, "--load")) o->load = v;
     else if (!strcmp(a, "--log")) o->log = v;
     else if (!strcmp(a, "--plot")) o->plot = v;
+    else if (!strcmp(a, "--only")) o->only = v;
     else if (!strcmp(a, "--epochs")) ok = parse_long(v, 1, &o->epochs);
     else if (!strcmp(a, "--steps")) ok = parse_long(v, 1, &o->steps);
     else if (!strcmp(a, "--threads")) ok = parse_long(v, 1, &o->threads);
@@ -178,7 +182,7 @@ static int parse_options(int argc, char **argv, Options *o) {
       return usage_error(o->cmd, "invalid value '%s' for %s", v, a);
   }
   /* Each command's options: anything else given is a mistake worth saying. */
-  const char *allowed = !strcmp(o->cmd, "train") ? "train val epochs lr seed threads init save checkpoint resume log plot steps shuffle quiet"
+  const char *allowed = !strcmp(o->cmd, "train") ? "train val epochs lr seed threads init save checkpoint resume log plot steps shuffle quiet only"
                         : !strcmp(o->cmd, "eval") ? "data load json"
                         : !strcmp(o->cmd, "predict") ? "data load out probs" : "json";
   struct { const char *name; bool given; } given[] = {
@@ -186,7 +190,8 @@ static int parse_options(int argc, char **argv, Options *o) {
       {"save", o->save}, {"checkpoint", o->checkpoint}, {"resume", o->resume}, {"load", o->load},
       {"log", o->log}, {"plot", o->plot}, {"epochs", o->epochs != 1}, {"steps", o->steps > 0},
       {"threads", o->threads != 1}, {"lr", !isnan(o->lr)}, {"seed", o->has_seed},
-      {"shuffle", o->no_shuffle}, {"quiet", o->quiet}, {"json", o->json}, {"probs", o->probs}};
+      {"shuffle", o->no_shuffle}, {"quiet", o->quiet}, {"json", o->json}, {"probs", o->probs},
+      {"only", o->only}};
   for (size_t k = 0; k < sizeof given / sizeof *given; k++)
     if (given[k].given && !strstr(allowed, given[k].name))
       return usage_error(o->cmd, "'%s' does not take --%s%s", o->cmd,
@@ -341,6 +346,25 @@ static void gather(const mtlrt_model_info *info, const Dataset *d, const int64_t
       mtlrt_npy_gather_f64(&d->targets[i], rows, n, t->elems, 1, targets[i]);
     else
       mtlrt_npy_gather_f32(&d->targets[i], rows, n, t->elems, 1, targets[i]);
+  }
+}
+
+/* --only TASK: every other task's labels in the batch become missing (spec §6: the class
+ * target's ignore id, NaN for the others), so that the objective leaves those tasks out. */
+static void keep_only(const mtlrt_model_info *info, int only, int n, void *const *targets) {
+  for (int t = 0; t < info->ntasks; t++) {
+    int i = info->tasks[t].target;
+    const mtlrt_array_info *a = &info->targets[i];
+    if (t == only)
+      continue;
+    for (int64_t k = 0; k < (int64_t)n * a->elems; k++) {
+      if (a->is_class)
+        ((int32_t *)targets[i])[k] = (int32_t)a->ignore;
+      else if (info->real_bytes == 8)
+        ((double *)targets[i])[k] = NAN;
+      else
+        ((float *)targets[i])[k] = NAN;
+    }
   }
 }
 
@@ -686,6 +710,16 @@ static int train(const mtlrt_model_info *info, void *model, const Options *o, vo
     st->base_lr = o->lr;
   if (first_epoch >= o->epochs)
     return fail("%s has already completed %ld epochs; ask for more with --epochs", o->resume, first_epoch);
+  int only = -1;
+  for (int t = 0; o->only && t < info->ntasks; t++)
+    if (!strcmp(info->tasks[t].name, o->only))
+      only = t;
+  if (o->only && only < 0) {
+    char names[512] = "";
+    for (int t = 0; t < info->ntasks; t++)
+      snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", t ? ", " : "", info->tasks[t].name);
+    return usage_error("train", "--only %s: the model has no such task (its tasks: %s)", o->only, names);
+  }
   if (open_dataset(info, o->train, true, &train_set, targets))
     return 1;
   if (o->val && open_dataset(info, o->val, true, &val_set, targets)) {
@@ -715,6 +749,8 @@ static int train(const mtlrt_model_info *info, void *model, const Options *o, vo
       for (int i = 0; i < n; i++)
         rows[i] = order_at(&order, b + i);
       gather(info, &train_set, rows, n, inputs, targets);
+      if (only >= 0)
+        keep_only(info, only, n, targets);
       double loss = info->train_step(model, n, (const void *const *)inputs, (const void *const *)targets, task_loss);
       loss_sum += loss * n;
       for (int t = 0; t < info->ntasks; t++)

@@ -3,7 +3,8 @@
 # per strategy, spec §7) on random data: a run resumed from a checkpoint ends bit for bit
 # where an uninterrupted run does, so the strategy's state (dwa's loss history, gradnorm's
 # weights and first losses, nash_mtl's last solution, the draws of rlw and pcgrad) is saved
-# and restored; the CSV log has each task's weight per epoch, and they are the strategy's.
+# and restored; the CSV log has each task's weight per epoch, and they are the strategy's;
+# --only TASK trains the single-task baseline.
 # Needs /usr/bin/python3 with numpy.
 set -u
 py=/usr/bin/python3
@@ -53,5 +54,21 @@ if sys.argv[2] == "gradnorm":  # renormalised to sum T, and moved
 PY
   rm -f "$tmp"/*.safetensors "$tmp"/*.csv
 done
+
+# The single-task baseline: only reg learns; the other tasks' losses are left out (0).
+trainer=$1
+"$trainer" train --train "$tmp/data" --epochs 2 --only reg --quiet --log "$tmp/only.csv" 2>"$tmp/err.txt"
+if "$py" -c "
+import csv, sys
+rows = list(csv.DictReader(open('$tmp/only.csv')))
+assert all(float(r['cls_loss']) == 0 and float(r['tag_loss']) == 0 and float(r['reg_loss']) > 0 for r in rows), rows
+"; then ok "--only reg: the other tasks left out"; else fail "--only reg"; cat "$tmp/err.txt"; fi
+"$trainer" train --train "$tmp/data" --only nosuch --quiet 2>"$tmp/err.txt"
+if [ $? -eq 2 ] && grep -q "no such task (its tasks: cls, reg, tag)" "$tmp/err.txt"; then
+  ok "--only with an unknown task: exit 2 and the tasks"
+else
+  fail "--only with an unknown task"
+  cat "$tmp/err.txt"
+fi
 [ "$fails" -eq 0 ] && echo "all passed" || echo "$fails failed"
 exit $((fails > 0))
