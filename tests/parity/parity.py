@@ -511,6 +511,8 @@ class Weighting:
                     dot = c @ g[:, j]
                     if dot < 0:
                         c[j] -= dot / (g[j, j] + 1e-8)
+                        after = c @ g[:, j]  # the invariant: no conflict left with g_j
+                        assert after >= -1e-6 * max(1.0, g[j, j]), f"pcgrad: {after} after projecting on task {j}"
                 a += c
         elif self.name == "mgda":  # Sener & Koltun: min-norm point, Frank-Wolfe with exact line search
             def segment(aa, ab, bb):
@@ -604,6 +606,21 @@ class Weighting:
         self.before = self.last
         self.last = np.array([float(np.float32(x.item())) if x is not None else self.last[i]
                               for i, x in enumerate(losses)])
+
+
+def invariant_problem(weighting, w, labelled):
+    """What is wrong with the generated code's task weights of a step, by the strategy's own
+    invariant: on the simplex (rlw; mgda over the labelled tasks), summing to T (dwa;
+    gradnorm, renormalised after every step)."""
+    w = np.array(w)
+    on = w[np.array(labelled)]
+    if weighting.name == "rlw" and not (abs(w.sum() - 1) < 1e-6 and (w >= 0).all()):
+        return f"rlw's weights {w} are not on the simplex"
+    if weighting.name == "mgda" and not (abs(on.sum() - 1) < 1e-6 and (on >= 0).all()):
+        return f"mgda's coefficients {w} are not on the simplex"
+    if weighting.name in ("dwa", "gradnorm") and abs(w.sum() - len(w)) > 1e-5 * len(w) and weighting.step > 1:
+        return f"{weighting.name}'s weights {w} do not sum to {len(w)}"
+    return None
 
 
 def objective(model, m, losses, weights):
@@ -945,6 +962,10 @@ def main():
         errs["(losses)"] = worst(c_losses, torch.tensor(ref))
         if weights is not None:
             errs["(task weights)"] = worst(c_weights, torch.tensor(weights))
+            bad_invariant = invariant_problem(weighting, c_weights, [x is not None for x in losses])
+            if bad_invariant:
+                print(f"{m['name']}: step {k + 1}: {bad_invariant}")
+                failures += 1
         key = max(errs, key=errs.get)
         bad = [x for x, e in errs.items() if not e <= TOL] + [f"grad {x}" for x in gbad]
         failures += bool(bad)
