@@ -1,8 +1,10 @@
 /* objective.c: the objective of spec §7 as code. One table row per objective says what it
  * keeps between steps and emits its pieces: the task weights of a step (before the task
  * losses, which are then scaled by them), what happens after an optimizer step and at the
- * start of an epoch. The math of the strategies lives in libmtlrt (strategy.inc); the
- * generated code calls it with the model's constants. */
+ * start of an epoch; for a gradient strategy, which per-task gradients the backward pass
+ * must give it (autodiff.c plans the passes) and the code that combines them. The math lives
+ * in libmtlrt (kernels/strategy.inc, kernels/solvers.c); the generated code calls it with
+ * the model's constants. */
 #include "mtlc.h"
 
 #include <string.h>
@@ -24,7 +26,7 @@ static void sum_weights(const Emit *e, const Checked *c) {
 }
 
 /* Kendall et al.: the weight of task t is ½·exp(−s_t); the objective adds ½·s_t for each
- * task with labels, and s_t's gradient is ½ − w_t·L_t (see task_term()). */
+ * task with labels, and s_t's gradient is ½ − w_t·L_t (see emit_objective_task()). */
 static void uncertainty_weights(const Emit *e, const Checked *c) {
   fprintf(e->out, "    for (int t = 0; t < %d; t++)\n        w[t] = (%s)0.5 * (%s)exp(-m->param[%s + t]);\n",
           c->ntasks, e->real, e->real, objective_param(e->p));
