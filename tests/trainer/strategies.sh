@@ -39,10 +39,12 @@ for trainer in "$@"; do
     ok "$strategy: resumed run = uninterrupted run, bit for bit"
   else
     fail "$strategy: resumed run differs from the uninterrupted one"
+    cmp "$tmp/a.safetensors" "$tmp/b.safetensors"
   fi
   if "$py" - "$tmp/a.csv" "$strategy" <<'PY'; then ok "$strategy: task weights in the log"; else fail "$strategy: task weights in the log"; fi
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
+print(f"{sys.argv[2]}: weights per epoch", [[r[f"{t}_weight"] for t in ("cls", "reg", "tag")] for r in rows])
 w = [[float(r[f"{t}_weight"]) for t in ("cls", "reg", "tag")] for r in rows]
 assert len(w) == 4, w
 if sys.argv[2] in ("dwa",):  # 1 until two epochs have ended, then T * softmax: sum 3
