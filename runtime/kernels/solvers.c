@@ -156,7 +156,7 @@ static int solve(int k, double *m, double *b) {
  * alpha_1 = 1 - sum of the others. Tasks with a zero gradient take no part; if the system
  * is singular the tasks share equally. */
 void mtlrt_imtl(int tasks, const double *gram, const int *labelled, double *alpha) {
-  int idx[MTLRT_MAX_TASKS], use[MTLRT_MAX_TASKS];
+  int idx[MTLRT_MAX_TASKS], use[MTLRT_MAX_TASKS] = {0};
   for (int t = 0; t < tasks; t++)
     use[t] = labelled[t] && gram[t * tasks + t] > 0;
   double g[MTLRT_MAX_TASKS * MTLRT_MAX_TASKS], a[MTLRT_MAX_TASKS], norm[MTLRT_MAX_TASKS];
@@ -285,7 +285,7 @@ void mtlrt_cagrad(int tasks, const double *gram, const int *labelled, double cal
  * Newton steps from the last step's alpha (prev, kept in the model), each halved until it
  * stays positive and decreases the objective. Tasks with a zero gradient take no part. */
 void mtlrt_nash_mtl(int tasks, const double *gram, const int *labelled, double *prev, double *alpha) {
-  int idx[MTLRT_MAX_TASKS], use[MTLRT_MAX_TASKS];
+  int idx[MTLRT_MAX_TASKS], use[MTLRT_MAX_TASKS] = {0};
   for (int t = 0; t < tasks; t++)
     use[t] = labelled[t] && gram[t * tasks + t] > 0;
   double g[MTLRT_MAX_TASKS * MTLRT_MAX_TASKS], a[MTLRT_MAX_TASKS], norm = 0;
