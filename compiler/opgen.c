@@ -5,6 +5,7 @@
  * functions around these blocks (emit.c) provide `m` (the model), `n` (the rows of this
  * batch, at most the static batch) and, in the forward pass, `training`. */
 #include "mtlc.h"
+#include "mtlrt.h" /* the runtime's sizes of the kernels' scratch */
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -120,8 +121,10 @@ static void plan_conv(Program *p, Ins *ins, bool transpose) {
   const Shape *big = transpose ? &n->shape : in_shape(n), *small = transpose ? in_shape(n) : &n->shape;
   int groups = transpose ? 1 : (int)node_arg(n, "groups")->num;
   const int *k = node_arg(n, "kernel")->pair;
-  int64_t cols = (int64_t)big->dim[0] / groups * k[0] * k[1] * small->dim[1] * small->dim[2];
-  ins->scratch = new_buf(p, arena_printf(p->arena, "scratch_%s", n->name), 0, cols);
+  size_t rows = (size_t)(big->dim[0] / groups) * (size_t)k[0] * (size_t)k[1];
+  size_t pixels = (size_t)small->dim[1] * (size_t)small->dim[2];
+  ins->scratch = new_buf(p, arena_printf(p->arena, "scratch_%s", n->name), 0,
+                         (int64_t)mtlrt_conv_scratch_elems(rows, pixels));
 }
 
 /* ---- dense ---- */

@@ -81,8 +81,27 @@ int mtlrt_conv2d_shape_same(mtlrt_conv2d_shape *s);
  * Returns 0, or -1 when invalid (out_pad must be < stride or < dilation, as PyTorch). */
 int mtlrt_conv_transpose2d_shape_finish(mtlrt_conv2d_shape *s, int out_pad_h, int out_pad_w);
 
-/* Scratch for every conv2d / conv_transpose2d kernel, in elements: one im2col buffer
- * of (c_in/groups)*k_h*k_w*h_out*w_out. */
+/* Threads. Kernels split their work over up to this many threads (mtlrt_set_threads),
+ * each output element computed by one thread in a fixed order: results are the same bits
+ * for every thread count. */
+#define MTLRT_MAX_THREADS 16
+/* Use n threads (1 .. MTLRT_MAX_THREADS) from now on, starting workers as needed.
+ * Returns 0, or -1 if n is out of range or a thread cannot be started. */
+int mtlrt_set_threads(int n);
+int mtlrt_threads(void);
+
+/* The convolutions multiply im2col tiles of at most MTLRT_CONV_TILE_K rows (the
+ * (c_in/groups)*k_h*k_w axis) by MTLRT_CONV_TILE_P columns (output pixels), one tile per
+ * thread at a time. */
+#define MTLRT_CONV_TILE_K 256
+#define MTLRT_CONV_TILE_P 256
+/* The scratch of a conv2d / conv_transpose2d kernel, in elements, for rows x pixels
+ * im2col matrices: one tile for each of MTLRT_MAX_THREADS threads. mtlc sizes it the same
+ * way. */
+static inline size_t mtlrt_conv_scratch_elems(size_t rows, size_t pixels) {
+  return (size_t)MTLRT_MAX_THREADS * (rows < MTLRT_CONV_TILE_K ? rows : MTLRT_CONV_TILE_K) *
+         (pixels < MTLRT_CONV_TILE_P ? pixels : MTLRT_CONV_TILE_P);
+}
 size_t mtlrt_conv2d_scratch(const mtlrt_conv2d_shape *s);
 
 /* Computes h_out, w_out of a pooling shape (PyTorch, ceil_mode=False). Returns 0 or -1. */

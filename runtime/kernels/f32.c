@@ -3,6 +3,7 @@
  * instantiates the same files for double.
  */
 #include "mtlrt.h"
+#include "parallel.h"
 #include <string.h>
 #include <tgmath.h>
 

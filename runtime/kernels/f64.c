@@ -2,6 +2,7 @@
  * mtlrt_<name>_f64 (the precision the gradient checks run in). See f32.c.
  */
 #include "mtlrt.h"
+#include "parallel.h"
 #include <string.h>
 #include <tgmath.h>
 

@@ -79,7 +79,7 @@ static const char *const train_help =
     "  --epochs N         passes over the data (default 1)\n"
     "  --lr X             the optimizer's learning rate (default: the model's)\n"
     "  --seed N           initialisation, shuffling and dropout (default: the model's seed)\n"
-    "  --threads N        worker threads (accepted; this runtime is single-threaded)\n"
+    "  --threads N        threads (default 1); the results are the same for every N\n"
     "  --init FILE        start from these weights (safetensors)\n"
     "  --save FILE        write the weights when training ends (safetensors)\n"
     "  --checkpoint FILE  write the full training state after every epoch\n"
@@ -91,12 +91,12 @@ static const char *const train_help =
     "  --quiet            one line per epoch, no progress bar\n"
     "  --only TASK        the single-task baseline: the other tasks' labels count as missing\n";
 static const char *const eval_help =
-    "usage: %s eval --data DIR --load FILE [--json]\n"
+    "usage: %s eval --data DIR --load FILE [--json] [--threads N]\n"
     "\n"
     "Evaluates the weights in FILE on DIR: each task's loss (its mean over every labelled\n"
     "element) and metrics, and the objective at those losses.\n";
 static const char *const predict_help =
-    "usage: %s predict --data DIR --load FILE --out DIR [--probs]\n"
+    "usage: %s predict --data DIR --load FILE --out DIR [--probs] [--threads N]\n"
     "\n"
     "Writes OUT/<task>.npy with each task's output for the inputs in DIR: logits, or\n"
     "probabilities with --probs (softmax over the classes, sigmoid for bce).\n";
@@ -162,7 +162,7 @@ static int parse_options(int argc, char **argv, Options *o) {
     else if (!strcmp(a, "--only")) o->only = v;
     else if (!strcmp(a, "--epochs")) ok = parse_long(v, 1, &o->epochs);
     else if (!strcmp(a, "--steps")) ok = parse_long(v, 1, &o->steps);
-    else if (!strcmp(a, "--threads")) ok = parse_long(v, 1, &o->threads);
+    else if (!strcmp(a, "--threads")) ok = parse_long(v, 1, &o->threads) && o->threads <= MTLRT_MAX_THREADS;
     else if (!strcmp(a, "--seed")) {
       long s;
       ok = parse_long(v, 0, &s);
@@ -183,8 +183,8 @@ static int parse_options(int argc, char **argv, Options *o) {
   }
   /* Each command's options: anything else given is a mistake worth saying. */
   const char *allowed = !strcmp(o->cmd, "train") ? "train val epochs lr seed threads init save checkpoint resume log plot steps shuffle quiet only"
-                        : !strcmp(o->cmd, "eval") ? "data load json"
-                        : !strcmp(o->cmd, "predict") ? "data load out probs" : "json";
+                        : !strcmp(o->cmd, "eval") ? "data load json threads"
+                        : !strcmp(o->cmd, "predict") ? "data load out probs threads" : "json";
   struct { const char *name; bool given; } given[] = {
       {"train", o->train}, {"val", o->val}, {"data", o->data}, {"out", o->out}, {"init", o->init},
       {"save", o->save}, {"checkpoint", o->checkpoint}, {"resume", o->resume}, {"load", o->load},
@@ -964,6 +964,8 @@ int mtlrt_main(int argc, char **argv, const mtlrt_model_info *info, void *model,
   int rc = parse_options(argc, argv, &o);
   if (rc >= 0)
     return rc;
+  if (mtlrt_set_threads((int)o.threads) != 0)
+    return fail("cannot start %ld threads", o.threads);
   if (!strcmp(o.cmd, "train"))
     return train(info, model, &o, inputs, targets, outputs);
   if (!strcmp(o.cmd, "eval"))

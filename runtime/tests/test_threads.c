@@ -1,0 +1,150 @@
+/* test_threads.c: the tiled, multi-threaded convolutions and gemm against direct loops
+ * (double), and the same bits for 1, 2, 3 and 4 threads (float).
+ *
+ * The shapes are chosen to cross the tile edges: im2col rows beyond MTLRT_CONV_TILE_K,
+ * pixels beyond MTLRT_CONV_TILE_P, strides, padding, dilation, groups and the in-place
+ * 1x1 path, and gemm bands that do not divide into the register blocks.
+ */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mtlrt.h"
+#include "check.h"
+
+static uint64_t state = 42;
+static double draw(void) {
+  state = state * 6364136223846793005u + 1442695040888963407u;
+  return (double)(state >> 11) / 9007199254740992.0 * 2 - 1;
+}
+
+static void *fill(size_t n, int f32) {
+  void *p = malloc(n * (f32 ? sizeof(float) : sizeof(double)));
+  for (size_t i = 0; i < n; i++)
+    f32 ? (void)(((float *)p)[i] = (float)draw()) : (void)(((double *)p)[i] = draw());
+  return p;
+}
+
+/* The input pixel that output (oh, ow) sees through kernel tap (i, j), or -1 outside. */
+static long tap(const mtlrt_conv2d_shape *s, int oh, int ow, int i, int j) {
+  int ih = oh * s->stride_h - s->pad_top + i * s->dil_h, iw = ow * s->stride_w - s->pad_left + j * s->dil_w;
+  return ih < 0 || ih >= s->h_in || iw < 0 || iw >= s->w_in ? -1 : (long)ih * s->w_in + iw;
+}
+
+/* Direct conv2d forward, data and weight gradients in double, summed over the taps. */
+static void direct(const mtlrt_conv2d_shape *s, const double *x, const double *w, const double *dy,
+                   double *y, double *dx, double *dw) {
+  int cig = s->c_in / s->groups, cog = s->c_out / s->groups, hw = s->h_in * s->w_in, p = s->h_out * s->w_out;
+  memset(dx, 0, sizeof(double) * (size_t)(s->n * s->c_in * hw));
+  memset(dw, 0, sizeof(double) * (size_t)(s->c_out * cig * s->k_h * s->k_w));
+  for (int n = 0; n < s->n; n++)
+    for (int o = 0; o < s->c_out; o++)
+      for (int oh = 0; oh < s->h_out; oh++)
+        for (int ow = 0; ow < s->w_out; ow++) {
+          double sum = 0, g = dy[((size_t)n * s->c_out + o) * p + oh * s->w_out + ow];
+          for (int c = 0; c < cig; c++)
+            for (int i = 0; i < s->k_h; i++)
+              for (int j = 0; j < s->k_w; j++) {
+                long at = tap(s, oh, ow, i, j);
+                if (at < 0)
+                  continue;
+                size_t xi = ((size_t)n * s->c_in + (size_t)(o / cog * cig + c)) * hw + (size_t)at;
+                size_t wi = (((size_t)o * cig + c) * s->k_h + i) * s->k_w + j;
+                sum += w[wi] * x[xi];
+                dx[xi] += w[wi] * g;
+                dw[wi] += x[xi] * g;
+              }
+          y[((size_t)n * s->c_out + o) * p + oh * s->w_out + ow] = sum;
+        }
+}
+
+static double worst(const double *a, const double *b, size_t n) {
+  double e = 0;
+  for (size_t i = 0; i < n; i++) {
+    double d = fabs(a[i] - b[i]) / fmax(1, fabs(b[i]));
+    e = d > e ? d : e;
+  }
+  return e;
+}
+
+static void test_conv(const char *name, mtlrt_conv2d_shape s) {
+  CHECK(mtlrt_conv2d_shape_finish(&s) == 0, "%s: shape", name);
+  size_t nx = (size_t)s.n * s.c_in * s.h_in * s.w_in, ny = (size_t)s.n * s.c_out * s.h_out * s.w_out;
+  size_t nw = (size_t)s.c_out * (s.c_in / s.groups) * s.k_h * s.k_w, ns = mtlrt_conv2d_scratch(&s);
+  double *x = fill(nx, 0), *w = fill(nw, 0), *dy = fill(ny, 0), *scratch = fill(ns, 0);
+  double *y = fill(ny, 0), *dx = fill(nx, 0), *dw = fill(nw, 0), *ry = fill(ny, 0), *rdx = fill(nx, 0),
+         *rdw = fill(nw, 0);
+  direct(&s, x, w, dy, ry, rdx, rdw);
+  mtlrt_set_threads(2);
+  mtlrt_conv2d_fwd_f64(&s, x, w, NULL, y, scratch);
+  mtlrt_conv2d_bwd_data_f64(&s, w, dy, dx, scratch);
+  mtlrt_conv2d_bwd_weights_f64(&s, x, dy, dw, NULL, scratch);
+  CHECK(worst(y, ry, ny) < 1e-12, "%s: y off by %g", name, worst(y, ry, ny));
+  CHECK(worst(dx, rdx, nx) < 1e-12, "%s: dx off by %g", name, worst(dx, rdx, nx));
+  CHECK(worst(dw, rdw, nw) < 1e-12, "%s: dw off by %g", name, worst(dw, rdw, nw));
+
+  /* float: the same bits for every thread count */
+  float *fx = fill(nx, 1), *fw = fill(nw, 1), *fb = fill((size_t)s.c_out, 1), *fdy = fill(ny, 1);
+  float *fs = fill(ns, 1), *out[4][4];
+  for (int t = 1; t <= 4; t++) {
+    float **o = out[t - 1];
+    o[0] = fill(ny, 1), o[1] = fill(nx, 1), o[2] = fill(nw, 1), o[3] = fill((size_t)s.c_out, 1);
+    mtlrt_set_threads(t);
+    mtlrt_conv2d_fwd_f32(&s, fx, fw, fb, o[0], fs);
+    mtlrt_conv2d_bwd_data_f32(&s, fw, fdy, o[1], fs);
+    mtlrt_conv2d_bwd_weights_f32(&s, fx, fdy, o[2], o[3], fs);
+    if (t > 1)
+      CHECK(!memcmp(o[0], out[0][0], ny * sizeof(float)) && !memcmp(o[1], out[0][1], nx * sizeof(float)) &&
+                !memcmp(o[2], out[0][2], nw * sizeof(float)) && !memcmp(o[3], out[0][3], (size_t)s.c_out * sizeof(float)),
+            "%s: %d threads differ from 1", name, t);
+  }
+  for (int t = 0; t < 4; t++)
+    for (int k = 0; k < 4; k++)
+      free(out[t][k]);
+  free(fx), free(fw), free(fb), free(fdy), free(fs);
+  free(x), free(w), free(dy), free(scratch), free(y), free(dx), free(dw), free(ry), free(rdx), free(rdw);
+}
+
+static void test_gemm(int ta, int tb, int m, int n, int k) {
+  int lda = ta ? m : k, ldb = tb ? k : n;
+  float *a = fill((size_t)m * k, 1), *b = fill((size_t)k * n, 1), *c0 = fill((size_t)m * n, 1), *c[4];
+  double *ad = fill((size_t)m * k, 0), *bd = fill((size_t)k * n, 0), *cd = fill((size_t)m * n, 0);
+  for (int t = 1; t <= 4; t++) {
+    c[t - 1] = malloc((size_t)m * n * sizeof(float));
+    memcpy(c[t - 1], c0, (size_t)m * n * sizeof(float));
+    mtlrt_set_threads(t);
+    mtlrt_gemm_f32(ta, tb, m, n, k, 1, a, lda, b, ldb, 0.5f, c[t - 1], n);
+    if (t > 1)
+      CHECK(!memcmp(c[t - 1], c[0], (size_t)m * n * sizeof(float)), "gemm %d%d %dx%dx%d: %d threads differ", ta, tb, m, n, k, t);
+  }
+  double e = 0;
+  mtlrt_gemm_f64(ta, tb, m, n, k, 1, ad, lda, bd, ldb, 0, cd, n);
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) {
+      double ref = 0;
+      for (int p = 0; p < k; p++)
+        ref += (ta ? ad[(size_t)p * lda + i] : ad[(size_t)i * lda + p]) * (tb ? bd[(size_t)j * ldb + p] : bd[(size_t)p * ldb + j]);
+      e = fmax(e, fabs(ref - cd[(size_t)i * n + j]));
+    }
+  CHECK(e < 1e-11, "gemm %d%d %dx%dx%d: off by %g", ta, tb, m, n, k, e);
+  for (int t = 0; t < 4; t++)
+    free(c[t]);
+  free(a), free(b), free(c0), free(ad), free(bd), free(cd);
+}
+
+int main(void) {
+  /* n, c_in, h_in, w_in, c_out, (h_out, w_out), k_h, k_w, stride, pads, dil, groups */
+  test_conv("3x3 pad 1, 288 rows, 400 pixels", (mtlrt_conv2d_shape){3, 32, 20, 20, 24, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1});
+  test_conv("5x5 stride 2, uneven pads", (mtlrt_conv2d_shape){2, 12, 37, 35, 10, 0, 0, 5, 5, 2, 2, 2, 1, 1, 2, 1, 1, 1});
+  test_conv("3x3 dil 2, groups 2", (mtlrt_conv2d_shape){2, 8, 19, 23, 6, 0, 0, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 2});
+  test_conv("1x1 in place, 300 rows", (mtlrt_conv2d_shape){3, 300, 17, 17, 20, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1});
+  test_conv("9x9 valid", (mtlrt_conv2d_shape){5, 1, 36, 36, 10, 0, 0, 9, 9, 1, 1, 0, 0, 0, 0, 1, 1, 1});
+  int sizes[][3] = {{1, 1, 1}, {13, 33, 7}, {37, 70, 300}, {128, 10, 64}, {32, 256, 64}, {300, 5, 513}};
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+    for (int t = 0; t < 4; t++)
+      test_gemm(t & 1, t >> 1, sizes[i][0], sizes[i][1], sizes[i][2]);
+  printf("%d checks, %d failures\n", checks, failures);
+  return failures != 0;
+}
