@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mtlrt.h"
 #include "mtlrt_model.h"
 
 extern const mtlrt_model_info MODEL_INFO;
@@ -117,8 +118,12 @@ static void save_grads(void *m, const char *path) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: %s DIR STEPS SEED\n", argv[0]);
+  if (argc != 4 && argc != 5) {
+    fprintf(stderr, "usage: %s DIR STEPS SEED [THREADS]\n", argv[0]);
+    return 2;
+  }
+  if (argc == 5 && mtlrt_set_threads(atoi(argv[4])) != 0) {
+    fprintf(stderr, "%s: cannot use %s threads\n", argv[0], argv[4]);
     return 2;
   }
   const char *dir = argv[1];

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """parity.py: PyTorch parity of the code mtlc generates.
 
-Usage: /usr/bin/python3 parity.py DRIVER MODEL.mtl [--steps 5] [--seed S] [--keep DIR]
+Usage: /usr/bin/python3 parity.py DRIVER MODEL.mtl [--steps 5] [--seed S] [--threads N] [--keep DIR]
 
 DRIVER is tests/parity/driver.c linked with MODEL.mtl's generated code. This script reads
 MODEL.mtl with its own small reader of the language (spec §3) and builds the PyTorch
@@ -897,6 +897,7 @@ def main():
     ap.add_argument("mtl")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="the threads of the generated code")
     ap.add_argument("--keep", help="keep the exchanged files in this directory")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -929,7 +930,7 @@ def main():
         os.makedirs(f"{d}/{k}", exist_ok=True)
         for name, v in batch.items():
             v.numpy().astype(np.int32 if v.dtype == torch.int32 else np.float32).tofile(f"{d}/{k}/{name}.bin")
-    run = subprocess.run([a.driver, d, str(a.steps), str(a.seed)])
+    run = subprocess.run([a.driver, d, str(a.steps), str(a.seed), str(a.threads)])
     if run.returncode != 0:
         print(f"{m['name']}: the driver failed with status {run.returncode}; files in {d}")
         sys.exit(1)
