@@ -4,10 +4,10 @@
 # spec's three-task model (two classifiers and a segmentation, balanced by learned
 # uncertainty) to C, trains it with a progress bar and prints its test metrics per task.
 # DEMO_TRAIN=N (default 120000, the whole training split) and DEMO_EPOCHS=N (default 1) set
-# the budget.
+# the budget, DEMO_THREADS=N the threads (default: every core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-train=${DEMO_TRAIN:-120000} epochs=${DEMO_EPOCHS:-1}
+train=${DEMO_TRAIN:-120000} epochs=${DEMO_EPOCHS:-1} threads=${DEMO_THREADS:-$(nproc)}
 
 need=()
 for pkg in cmake make flex bison clang zlib1g-dev dataset-fashion-mnist; do
@@ -31,11 +31,11 @@ model=../shared/spec/examples/fashion_cls_seg.mtl
 echo "== compiling the model: $model -> build/demo/fashion_cls_seg.c"
 build/compiler/mtlc "$model" -o build/demo/fashion_cls_seg.c
 cc -std=c11 -O3 -march=native -Iruntime/include build/demo/fashion_cls_seg.c build/runtime/libmtlrt.a -lm \
-  -o build/demo/fashion_cls_seg
+  -lpthread -o build/demo/fashion_cls_seg
 
-echo "== training ($epochs epoch(s))"
-build/demo/fashion_cls_seg train --train build/demo/data/train --epochs "$epochs" \
+echo "== training ($epochs epoch(s), $threads thread(s))"
+build/demo/fashion_cls_seg train --train build/demo/data/train --epochs "$epochs" --threads "$threads" \
   --save build/demo/weights.safetensors --log build/demo/log.csv --plot build/demo/history.svg
 
 echo "== test metrics"
-build/demo/fashion_cls_seg eval --data build/demo/data/test --load build/demo/weights.safetensors
+build/demo/fashion_cls_seg eval --data build/demo/data/test --load build/demo/weights.safetensors --threads "$threads"

@@ -126,7 +126,8 @@ for f in random.mtl tokens.mtl inputs.mtl layers.mtl; do
   start=$(date +%s%N)
   expect 1 "$f: exit 1" -- timeout 10 "$mtlc" --check "$f"
   ms=$((($(date +%s%N) - start) / 1000000))
-  [ "$ms" -lt 1000 ] && ok "$f: ${ms} ms" || fail "$f: ${ms} ms (limit 1000)"
+  # Each takes about 0.2 s; the limit catches a blow-up, with room for a loaded CI machine.
+  [ "$ms" -lt 5000 ] && ok "$f: ${ms} ms" || fail "$f: ${ms} ms (limit 5000)"
   [ "$(grep -c ': error: ' err.txt)" -le 20 ] && ok "$f: at most 20 errors" || fail "$f: error cap"
 done
 

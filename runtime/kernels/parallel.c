@@ -18,7 +18,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define SPINS 20000 /* about 50 µs of polling before a worker sleeps */
+#define SPINS 20000     /* polls before a waiting worker sleeps: some 100 µs */
+#define MAIN_SPINS 4000 /* polls before the caller, waiting for workers, yields its core */
 
 static struct {
   pthread_mutex_t lock;
@@ -112,7 +113,7 @@ void mtlrt_parallel(mtlrt_part_fn fn, void *ctx, int parts) {
   fn(ctx, 0, parts);
   in_part = 0;
   for (int spins = 0; atomic_load(&pool.pending) > 0; spins++)
-    if (spins < SPINS)
+    if (spins < MAIN_SPINS)
       relax();
     else /* a worker lost its core: let it have ours */
       sched_yield();
