@@ -118,3 +118,22 @@ void mtlrt_parallel(mtlrt_part_fn fn, void *ctx, int parts) {
     else /* a worker lost its core: let it have ours */
       sched_yield();
 }
+
+typedef struct {
+  mtlrt_range_fn fn;
+  void *ctx;
+  size_t n, unit;
+} range_job;
+
+static void range_part(void *ctx, int part, int parts) {
+  const range_job *r = ctx;
+  size_t lo, hi;
+  mtlrt_split(r->n, r->unit, part, parts, &lo, &hi);
+  if (lo < hi)
+    r->fn(r->ctx, lo, hi);
+}
+
+void mtlrt_parallel_range(mtlrt_range_fn fn, void *ctx, size_t n, size_t unit, double flops) {
+  range_job r = {fn, ctx, n, unit};
+  mtlrt_parallel(range_part, &r, mtlrt_parts((n + unit - 1) / unit, flops));
+}
