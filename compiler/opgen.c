@@ -122,9 +122,10 @@ static void plan_conv(Program *p, Ins *ins, bool transpose) {
   int groups = transpose ? 1 : (int)node_arg(n, "groups")->num;
   const int *k = node_arg(n, "kernel")->pair;
   size_t rows = (size_t)(big->dim[0] / groups) * (size_t)k[0] * (size_t)k[1];
-  size_t pixels = (size_t)small->dim[1] * (size_t)small->dim[2];
+  int width = big->dim[2] > small->dim[2] ? big->dim[2] : small->dim[2];
+  size_t pixels = (size_t)small->dim[1] * (size_t)width;
   ins->scratch = new_buf(p, arena_printf(p->arena, "scratch_%s", n->name), 0,
-                         (int64_t)mtlrt_conv_scratch_elems(rows, pixels));
+                         (int64_t)mtlrt_conv_scratch_elems(rows, (size_t)(small->dim[0] / groups), pixels));
 }
 
 /* ---- dense ---- */

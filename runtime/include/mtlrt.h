@@ -92,15 +92,16 @@ int mtlrt_threads(void);
 
 /* The convolutions multiply im2col tiles of at most MTLRT_CONV_TILE_K rows (the
  * (c_in/groups)*k_h*k_w axis) by MTLRT_CONV_TILE_P columns (output pixels), one tile per
- * thread at a time. */
+ * thread at a time, plus a tile of as many columns of the output (or its gradient) when
+ * the convolution is walked at every input column (see conv.inc). */
 #define MTLRT_CONV_TILE_K 256
 #define MTLRT_CONV_TILE_P 256
-/* The scratch of a conv2d / conv_transpose2d kernel, in elements, for rows x pixels
- * im2col matrices: one tile for each of MTLRT_MAX_THREADS threads. mtlc sizes it the same
- * way. */
-static inline size_t mtlrt_conv_scratch_elems(size_t rows, size_t pixels) {
-  return (size_t)MTLRT_MAX_THREADS * (rows < MTLRT_CONV_TILE_K ? rows : MTLRT_CONV_TILE_K) *
-         (pixels < MTLRT_CONV_TILE_P ? pixels : MTLRT_CONV_TILE_P);
+/* The scratch of a conv2d / conv_transpose2d kernel, in elements, for `rows` im2col rows,
+ * `outputs` output channels per group and h_out * max(w_in, w_out) `pixels`: the two tiles
+ * for each of MTLRT_MAX_THREADS threads. mtlc sizes it the same way. */
+static inline size_t mtlrt_conv_scratch_elems(size_t rows, size_t outputs, size_t pixels) {
+  size_t k = MTLRT_CONV_TILE_K, p = pixels < MTLRT_CONV_TILE_P ? pixels : MTLRT_CONV_TILE_P;
+  return (size_t)MTLRT_MAX_THREADS * ((rows < k ? rows : k) + (outputs < k ? outputs : k)) * p;
 }
 size_t mtlrt_conv2d_scratch(const mtlrt_conv2d_shape *s);
 

@@ -67,7 +67,8 @@ int mtlrt_conv_transpose2d_shape_finish(mtlrt_conv2d_shape *s, int out_pad_h, in
 
 size_t mtlrt_conv2d_scratch(const mtlrt_conv2d_shape *s) {
   return mtlrt_conv_scratch_elems((size_t)(s->c_in / s->groups) * (size_t)s->k_h * (size_t)s->k_w,
-                                  (size_t)s->h_out * (size_t)s->w_out);
+                                  (size_t)(s->c_out / s->groups),
+                                  (size_t)s->h_out * (size_t)(s->w_in > s->w_out ? s->w_in : s->w_out));
 }
 
 int mtlrt_pool2d_shape_finish(mtlrt_pool2d_shape *s) {
