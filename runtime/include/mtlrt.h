@@ -86,7 +86,9 @@ int mtlrt_conv_transpose2d_shape_finish(mtlrt_conv2d_shape *s, int out_pad_h, in
  * for every thread count. */
 #define MTLRT_MAX_THREADS 16
 /* Use n threads (1 .. MTLRT_MAX_THREADS) from now on, starting workers as needed.
- * Returns 0, or -1 if n is out of range or a thread cannot be started. */
+ * Returns 0, or -1 if n is out of range or a thread cannot be started. The workers serve
+ * one calling thread at a time: with n > 1, call the kernels (a model's functions) from one
+ * thread only; with n = 1, the default, kernels never use the pool. */
 int mtlrt_set_threads(int n);
 int mtlrt_threads(void);
 
