@@ -20,10 +20,17 @@ static double draw(void) {
   return (double)(state >> 11) / 9007199254740992.0 * 2 - 1;
 }
 
+/* n random reals in [-1, 1): floats when f32, else doubles. */
 static void *fill(size_t n, int f32) {
-  void *p = malloc(n * (f32 ? sizeof(float) : sizeof(double)));
+  if (f32) {
+    float *p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++)
+      p[i] = (float)draw();
+    return p;
+  }
+  double *p = malloc(n * sizeof *p);
   for (size_t i = 0; i < n; i++)
-    f32 ? (void)(((float *)p)[i] = (float)draw()) : (void)(((double *)p)[i] = draw());
+    p[i] = draw();
   return p;
 }
 
