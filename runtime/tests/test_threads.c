@@ -149,6 +149,7 @@ int main(void) {
   test_conv("1x1 in place, 300 rows", (mtlrt_conv2d_shape){3, 300, 17, 17, 20, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1});
   test_conv("9x9 valid (wide), 1000 wide pixels", (mtlrt_conv2d_shape){5, 1, 36, 36, 10, 0, 0, 9, 9, 1, 1, 0, 0, 0, 0, 1, 1, 1});
   test_conv("5x5 valid (wide), 2 groups of samples, 21 channels", (mtlrt_conv2d_shape){40, 10, 14, 14, 21, 0, 0, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1});
+  test_conv("9x9 valid (wide), 40 channels, samples in groups of 1", (mtlrt_conv2d_shape){40, 1, 36, 36, 40, 0, 0, 9, 9, 1, 1, 0, 0, 0, 0, 1, 1, 1});
   test_conv("3x3 valid (wide), dil 2, groups 2, 288 rows", (mtlrt_conv2d_shape){2, 64, 13, 19, 6, 0, 0, 3, 3, 1, 1, 0, 0, 0, 0, 2, 2, 2});
   int sizes[][3] = {{1, 1, 1}, {13, 33, 7}, {37, 70, 300}, {128, 10, 64}, {32, 256, 64}, {300, 5, 513}};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
