@@ -88,7 +88,10 @@ int mtlrt_conv_transpose2d_shape_finish(mtlrt_conv2d_shape *s, int out_pad_h, in
 /* Use n threads (1 .. MTLRT_MAX_THREADS) from now on, starting workers as needed.
  * Returns 0, or -1 if n is out of range or a thread cannot be started. The workers serve
  * one calling thread at a time: with n > 1, call the kernels (a model's functions) from one
- * thread only; with n = 1, the default, kernels never use the pool. */
+ * thread only; with n = 1, the default, kernels never use the pool, and threads may call
+ * them side by side (each its own model). Threads running kernels at once, the pool's
+ * workers included, are at most MTLRT_MAX_THREADS: each has one of that many sets of the
+ * kernels' static buffers. */
 int mtlrt_set_threads(int n);
 int mtlrt_threads(void);
 

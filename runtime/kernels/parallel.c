@@ -17,6 +17,8 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #define SPINS 20000     /* polls before a waiting worker sleeps: some 100 µs */
 #define MAIN_SPINS 4000 /* polls before the caller, waiting for workers, yields its core */
@@ -37,6 +39,48 @@ static struct {
 
 /* Set on a thread while it runs a part: a job started from inside a part runs inline. */
 static _Thread_local int in_part;
+/* Buffer slots. A thread takes the lowest free slot when it first asks for one and gives
+ * it back when it exits (the key's destructor); the number is cached in `slot`, 1-based. */
+static struct {
+  pthread_mutex_t lock;
+  pthread_once_t once;
+  pthread_key_t key;
+  int used[MTLRT_MAX_THREADS];
+} slots = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_ONCE_INIT, 0, {0}};
+static _Thread_local int slot;
+
+static void slot_release(void *taken) {
+  pthread_mutex_lock(&slots.lock);
+  slots.used[(intptr_t)taken - 1] = 0;
+  pthread_mutex_unlock(&slots.lock);
+}
+
+static void slot_init(void) {
+  if (pthread_key_create(&slots.key, slot_release) != 0) {
+    fputs("libmtlrt: cannot create the key of the kernels' buffer slots\n", stderr);
+    abort();
+  }
+}
+
+int mtlrt_thread_slot(void) {
+  if (slot)
+    return slot - 1;
+  pthread_once(&slots.once, slot_init);
+  pthread_mutex_lock(&slots.lock);
+  int s = 0;
+  while (s < MTLRT_MAX_THREADS && slots.used[s])
+    s++;
+  if (s < MTLRT_MAX_THREADS)
+    slots.used[s] = 1;
+  pthread_mutex_unlock(&slots.lock);
+  if (s == MTLRT_MAX_THREADS) {
+    fprintf(stderr, "libmtlrt: more than %d threads are running kernels at once\n", MTLRT_MAX_THREADS);
+    abort();
+  }
+  pthread_setspecific(slots.key, (void *)(intptr_t)(s + 1));
+  slot = s + 1;
+  return s;
+}
 
 static void relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

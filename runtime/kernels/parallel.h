@@ -23,6 +23,14 @@ int mtlrt_parts(size_t units, double flops);
  * on worker p, and returns when all have finished. */
 void mtlrt_parallel(mtlrt_part_fn fn, void *ctx, int parts);
 
+/* The calling thread's slot in [0, MTLRT_MAX_THREADS): one of its own among the threads
+ * alive that have run kernels (pool workers and callers alike), for the kernels' buffers,
+ * which are static arrays of MTLRT_MAX_THREADS sets indexed by it. Thread-local buffers
+ * would cost every thread their full size: a thread zeroes, so touches, all its
+ * thread-local storage when it starts, whereas a static set's pages are touched only when
+ * its thread uses them. More than MTLRT_MAX_THREADS threads running kernels at once abort. */
+int mtlrt_thread_slot(void);
+
 /* The range [*lo, *hi) of part p of `parts` near-equal parts of [0, n), cut at multiples
  * of `unit` (the last part takes the remainder). */
 static inline void mtlrt_split(size_t n, size_t unit, int p, int parts, size_t *lo, size_t *hi) {

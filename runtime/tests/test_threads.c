@@ -1,5 +1,6 @@
 /* test_threads.c: the tiled, multi-threaded convolutions and gemm against direct loops
- * (double), and the same bits for 1, 2, 3 and 4 threads (float).
+ * (double), and the same bits for 1, 2, 3 and 4 threads (float); and kernels called by
+ * several threads side by side, each with its own buffers.
  *
  * The shapes are chosen to cross the tile edges: im2col rows beyond MTLRT_CONV_TILE_K,
  * pixels beyond MTLRT_CONV_TILE_P, strides, padding, dilation, groups and the in-place
@@ -7,6 +8,7 @@
  */
 #include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +143,52 @@ static void test_gemm(int ta, int tb, int m, int n, int k) {
   free(a), free(b), free(c0), free(ad), free(bd), free(cd);
 }
 
+/* One caller of several running side by side: the same convolution (the dot and direct
+ * forms, which use the buffers) over and over, its weight gradient compared bit for bit
+ * with the one computed alone. */
+typedef struct {
+  mtlrt_conv2d_shape s;
+  const float *x, *dy, *expect;
+  size_t nw;
+  int ok;
+} caller_job;
+
+static void *caller(void *arg) {
+  caller_job *c = arg;
+  float *dw = fill(c->nw, 1), *y = fill((size_t)c->s.n * c->s.c_out * c->s.h_out * c->s.w_out, 1);
+  float *scratch = fill(mtlrt_conv2d_scratch(&c->s), 1);
+  c->ok = 1;
+  for (int r = 0; r < 20; r++) {
+    mtlrt_conv2d_fwd_f32(&c->s, c->x, c->dy, NULL, y, scratch); /* weights: any values */
+    mtlrt_conv2d_bwd_weights_f32(&c->s, c->x, c->dy, dw, NULL, scratch);
+    c->ok &= !memcmp(dw, c->expect, c->nw * sizeof(float));
+  }
+  free(dw), free(y), free(scratch);
+  return NULL;
+}
+
+static void test_side_by_side(void) {
+  mtlrt_conv2d_shape s = {8, 6, 20, 20, 12, 0, 0, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1};
+  CHECK(mtlrt_conv2d_shape_finish(&s) == 0, "side by side: shape");
+  size_t nx = (size_t)s.n * s.c_in * s.h_in * s.w_in, ny = (size_t)s.n * s.c_out * s.h_out * s.w_out;
+  size_t nw = (size_t)s.c_out * s.c_in * s.k_h * s.k_w;
+  float *x = fill(nx, 1), *dy = fill(ny > nw ? ny : nw, 1), *expect = fill(nw, 1), *scratch = fill(mtlrt_conv2d_scratch(&s), 1);
+  mtlrt_set_threads(1);
+  mtlrt_conv2d_bwd_weights_f32(&s, x, dy, expect, NULL, scratch);
+  enum { CALLERS = 4 };
+  pthread_t id[CALLERS];
+  caller_job jobs[CALLERS];
+  for (int i = 0; i < CALLERS; i++) {
+    jobs[i] = (caller_job){s, x, dy, expect, nw, 0};
+    CHECK(pthread_create(&id[i], NULL, caller, &jobs[i]) == 0, "side by side: thread %d", i);
+  }
+  for (int i = 0; i < CALLERS; i++) {
+    pthread_join(id[i], NULL);
+    CHECK(jobs[i].ok, "side by side: caller %d computed a different weight gradient", i);
+  }
+  free(x), free(dy), free(expect), free(scratch);
+}
+
 int main(void) {
   /* n, c_in, h_in, w_in, c_out, (h_out, w_out), k_h, k_w, stride, pads, dil, groups */
   test_conv("3x3 pad 1, 288 rows, 400 pixels", (mtlrt_conv2d_shape){3, 32, 20, 20, 24, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1});
@@ -155,6 +203,7 @@ int main(void) {
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
     for (int t = 0; t < 4; t++)
       test_gemm(t & 1, t >> 1, sizes[i][0], sizes[i][1], sizes[i][2]);
+  test_side_by_side();
   printf("%d checks, %d failures\n", checks, failures);
   return failures != 0;
 }
