@@ -73,10 +73,16 @@ Shape shape_of(int rank, ...) {
   return sh;
 }
 
+/* Saturated at INT64_MAX: a shape is checked against MAX_ELEMS when it is set (set_elems),
+ * and a rule may count its output's FLOPs before that. */
 int64_t shape_elems(Shape sh) {
   int64_t n = 1;
-  for (int i = 0; i < sh.rank; i++)
-    n *= sh.dim[i]; /* shapes are checked to stay within MAX_ELEMS */
+  for (int i = 0; i < sh.rank; i++) {
+    int64_t d = sh.dim[i];
+    if (d > 0 && n > INT64_MAX / d)
+      return INT64_MAX;
+    n *= d;
+  }
   return n;
 }
 
