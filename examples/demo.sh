@@ -3,11 +3,11 @@
 # builds mtlc and libmtlrt, builds Multi-Fashion from Debian's Fashion-MNIST, compiles the
 # spec's three-task model (two classifiers and a segmentation, balanced by learned
 # uncertainty) to C, trains it with a progress bar and prints its test metrics per task.
-# DEMO_TRAIN=N (default 120000, the whole training split) and DEMO_EPOCHS=N (default 2) set
+# DEMO_TRAIN=N (default 120000, the whole training split) and DEMO_EPOCHS=N (default 3) set
 # the budget, DEMO_THREADS=N the threads (default: every core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-train=${DEMO_TRAIN:-120000} epochs=${DEMO_EPOCHS:-2} threads=${DEMO_THREADS:-$(nproc)}
+train=${DEMO_TRAIN:-120000} epochs=${DEMO_EPOCHS:-3} threads=${DEMO_THREADS:-$(nproc)}
 
 need=()
 for pkg in cmake make flex bison clang zlib1g-dev dataset-fashion-mnist; do
