@@ -1,0 +1,47 @@
+#!/bin/bash
+# run.sh BUILD_DIR SPEC_EXAMPLES GENERATOR: installs the build tree into a fresh prefix, builds
+# tests/consumer against it with find_package(mtlc CONFIG) under GENERATOR, runs a trainer,
+# and checks what each rebuild regenerates: nothing when nothing changed, only the touched
+# model when one .mtl changes, every model when mtlc changes.
+set -euo pipefail
+build=$(realpath "$1") examples=$(realpath "$2") generator=$3
+here=$(dirname "$(realpath "$0")")
+work=$(mktemp -d /tmp/mtlc-consumer-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail() {
+  echo "consumer ($generator): $*" >&2
+  exit 1
+}
+
+cmake --install "$build" --prefix "$work/prefix" >/dev/null
+mkdir "$work/models"
+cp "$examples/tabular.mtl" "$examples/multifashion.mtl" "$work/models/"
+cmake -S "$here" -B "$work/b" -G "$generator" -DCMAKE_PREFIX_PATH="$work/prefix" -DMODELS="$work/models" \
+  >"$work/configure.log" || { cat "$work/configure.log"; fail "configure failed"; }
+
+# build; prints the models mtlc (re)generated, one per line, sorted
+generated() {
+  cmake --build "$work/b" >"$work/build.log" 2>&1 || { cat "$work/build.log"; fail "build failed"; }
+  grep -o 'mtlc: [^ ]*\.mtl' "$work/build.log" | sed 's|.*/||' | sort | tr '\n' ' ' || true
+}
+
+got=$(generated)
+[ "$got" = "multifashion.mtl tabular.mtl " ] || fail "the first build generated '$got'"
+"$work/b/tabular_trainer" info >"$work/info.log" || fail "tabular_trainer info failed"
+grep -q "tabular" "$work/info.log" || fail "tabular_trainer info printed: $(cat "$work/info.log")"
+[ -x "$work/b/multifashion_trainer" ] && [ -f "$work/b/generated/multifashion.h" ] ||
+  fail "no multifashion trainer, or its header is not in OUTPUT_DIR"
+
+got=$(generated)
+[ -z "$got" ] || fail "a no-op rebuild regenerated '$got'"
+
+sleep 1 # a coarser file system clock must see the change
+touch "$work/models/tabular.mtl"
+got=$(generated)
+[ "$got" = "tabular.mtl " ] || fail "touching tabular.mtl regenerated '$got'"
+
+sleep 1
+touch "$work/prefix/bin/mtlc"
+got=$(generated)
+[ "$got" = "multifashion.mtl tabular.mtl " ] || fail "a new mtlc regenerated '$got'"
+echo "consumer ($generator): ok"
