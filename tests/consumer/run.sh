@@ -3,8 +3,12 @@
 # tests/consumer against it with find_package(mtlc CONFIG) under GENERATOR, runs a trainer,
 # and checks what each rebuild regenerates: nothing when nothing changed, only the touched
 # model when one .mtl changes, every model when mtlc changes.
+# run.sh --in-tree SOURCE_DIR SPEC_EXAMPLES GENERATOR: the same with mtlc built from a copy of
+# its source tree (add_subdirectory); mtlc changes when one of its sources does.
 set -euo pipefail
-build=$(realpath "$1") examples=$(realpath "$2") generator=$3
+in_tree=0
+[ "$1" = --in-tree ] && in_tree=1 && shift
+tree=$(realpath "$1") examples=$(realpath "$2") generator=$3
 here=$(dirname "$(realpath "$0")")
 work=$(mktemp -d /tmp/mtlc-consumer-XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -13,10 +17,17 @@ fail() {
   exit 1
 }
 
-cmake --install "$build" --prefix "$work/prefix" >/dev/null
+if [ $in_tree = 1 ]; then # a copy, whose compiler sources the test may touch
+  mkdir "$work/src"
+  (cd "$tree" && git ls-files -z | xargs -0 cp --parents -t "$work/src")
+  mtlc_changes="$work/src/compiler/main.c" where=(-DMTLC_SOURCE="$work/src" -DCMAKE_C_COMPILER=clang)
+else
+  cmake --install "$tree" --prefix "$work/prefix" >/dev/null
+  mtlc_changes="$work/prefix/bin/mtlc" where=(-DCMAKE_PREFIX_PATH="$work/prefix")
+fi
 mkdir "$work/models"
 cp "$examples/tabular.mtl" "$examples/multifashion.mtl" "$work/models/"
-cmake -S "$here" -B "$work/b" -G "$generator" -DCMAKE_PREFIX_PATH="$work/prefix" -DMODELS="$work/models" \
+cmake -S "$here" -B "$work/b" -G "$generator" "${where[@]}" -DMODELS="$work/models" \
   >"$work/configure.log" || { cat "$work/configure.log"; fail "configure failed"; }
 
 # build; prints the models mtlc (re)generated, one per line, sorted
@@ -41,7 +52,7 @@ got=$(generated)
 [ "$got" = "tabular.mtl " ] || fail "touching tabular.mtl regenerated '$got'"
 
 sleep 1
-touch "$work/prefix/bin/mtlc"
+touch "$mtlc_changes"
 got=$(generated)
 [ "$got" = "multifashion.mtl tabular.mtl " ] || fail "a new mtlc regenerated '$got'"
 echo "consumer ($generator): ok"
