@@ -36,12 +36,12 @@ unset MAN_KEEP_FORMATTING MANOPT MANPAGER MANROFFOPT
 if ! MANWIDTH=80 man -P cat -l "$page" 2>"$tmp/man.err" | col -b >"$tmp/man.txt"; then
   fail "man -l failed on $page:"
   cat "$tmp/man.err" >&2
-elif ! grep -q '^NAME$' "$tmp/man.txt" || ! grep -Eq '^[[:space:]]+mtlc - ' "$tmp/man.txt"; then
+elif ! grep -q '^NAME$' "$tmp/man.txt" || ! grep -Eq '^[[:space:]]+mtlc [^[:space:]]+ [[:alpha:]]' "$tmp/man.txt"; then
   fail "man -l $page has no NAME section naming mtlc"
 fi
 
 # 3. The .TH line names the version that `MTLC --version` prints ("mtlc X.Y.Z").
-version=$("$mtlc" --version)
+version=$("$mtlc" --version) || fail "'$mtlc --version' failed"
 th=$(grep -m1 '^\.TH' "$page" || true)
 if [ -z "$th" ]; then
   fail "$page has no .TH line"
@@ -58,7 +58,7 @@ option_names() {
 
 # 4a. --help: the lines of the list after "options:" (up to the first blank line) that start
 # with white space then '-'.
-"$mtlc" --help >"$tmp/help.txt"
+"$mtlc" --help >"$tmp/help.txt" || fail "'$mtlc --help' failed"
 sed -n '/^options:/,/^$/p' "$tmp/help.txt" | sed -n 's/^[[:space:]]\{1,\}\(-\)/\1/p' |
   option_names | LC_ALL=C sort -u >"$tmp/help.opts"
 
