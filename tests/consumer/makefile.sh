@@ -1,7 +1,7 @@
 #!/bin/bash
 # makefile.sh BUILD_DIR SPEC_EXAMPLES: installs the build tree into a fresh prefix, builds
-# examples/make/Makefile against it (mtlc from the prefix, mtlrt.pc through pkg-config), runs
-# the trainer, and checks that make regenerates nothing when nothing changed and the model
+# examples/make/Makefile against it (mtlc from the prefix, mtlrt.pc through pkg-config), trains
+# with the trainer (needs /usr/bin/python3 with numpy), and checks that make regenerates nothing when nothing changed and the model
 # when its .mtl or mtlc changes.
 set -euo pipefail
 build=$(realpath "$1") examples=$(realpath "$2")
@@ -24,7 +24,9 @@ regenerated() { grep -c "prefix/bin/mtlc" "$work/make.log" || true; }
 
 run_make
 [ "$(regenerated)" = 1 ] || fail "the first make did not run mtlc once: $(cat "$work/make.log")"
-"$work/tabular" info >/dev/null || fail "the trainer does not run"
+/usr/bin/python3 "$(dirname "$(realpath "$0")")/tabular_data.py" "$work/data"
+"$work/tabular" train --train "$work/data" --epochs 1 --quiet >"$work/train.log" 2>&1 ||
+  { cat "$work/train.log"; fail "the trainer does not train"; }
 grep -q "^tabular.c: $work/tabular.mtl" "$work/tabular.d" || fail "no depfile: $(cat "$work/tabular.d")"
 run_make
 [ "$(regenerated)" = 0 ] || fail "a no-op make ran mtlc"
