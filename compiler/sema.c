@@ -829,9 +829,11 @@ static void check_loss(Checker *c, Task *task, Decl *loss_decl, Decl *metrics_de
       error_at(d, tv->loc, "%s: unknown target '%s'%s", op->name, tv->name, suggest(a, tv->name, cands, n));
   } else if (ts->defined && ts->failed) {
     /* reported at the target */
-  } else if (c->targets[ts->index].task != c->task) {
-    error_at(d, tv->loc, "%s: '%s' is a target of task '%s'", op->name, tv->name,
-             c->out->tasks[c->targets[ts->index].task].name);
+  } else if (ts->task != c->task) { /* ts->task: the owner, known before the target is checked */
+    if (ts->defined)
+      error_at(d, tv->loc, "%s: '%s' is a target of task '%s'", op->name, tv->name, c->out->tasks[ts->task].name);
+    else
+      error_at(d, tv->loc, "%s: '%s' is a target of a later task", op->name, tv->name);
     note_at(d, ts->loc, "'%s' is defined here", tv->name);
   } else {
     t = &c->targets[ts->index];
