@@ -59,7 +59,7 @@ static void walk(Program *p, const bool *req, int heads, int trunk_from) {
     bool wanted = v->task < 0 ? v->id >= trunk_from : heads == ALL_HEADS || heads == v->task;
     if (!req[v->id] || !dy || !wanted)
       continue;
-    if (v->op->gen->view) {
+    if (v->op->gen->view || fwd.fused) {
       const Node *u = v->inputs[0];
       if (!req[u->id])
         continue;

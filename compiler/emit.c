@@ -208,8 +208,10 @@ static void forward(Gen *g) {
     const Ins *ins = &p->ins[i];
     if (!ins->node->op->gen->fwd)
       continue;
-    fprintf(t.f, "%s    /* %s */\n", i ? "\n" : "", node_comment(g, ins->node));
-    ins->node->op->gen->fwd(&g->e, ins);
+    fprintf(t.f, "%s    /* %s%s */\n", i ? "\n" : "", node_comment(g, ins->node),
+            ins->fused ? ": done by the convolution before it, fused" : "");
+    if (!ins->fused)
+      ins->node->op->gen->fwd(&g->e, ins);
   }
   set(g, "FORWARD", text_close(&t, p->arena));
 }

@@ -162,5 +162,6 @@ Program *lower(Arena *a, const Checked *c, bool f64, Diag *d) {
       n->op->gen->plan(p, ins);
   }
   p->nfwd = p->nins;
+  fuse_conv_pool(p);
   return objective_check(p, d) ? p : NULL;
 }

@@ -74,6 +74,10 @@ void memplan(Program *p) {
     Ins *ins = &p->ins[i];
     int nx = ins->node ? ins->node->ninputs : 0;
     unsigned saves = ins->node ? ins->node->op->gen->saves : 0;
+    if (ins->fused)
+      continue;
+    if (ins->pool && ins->relu) /* the pooled output masks the gradient */
+      saves |= SAVE_Y;
     switch (ins->kind) {
     case INS_FWD:
       touch_all(ins->x, nx, i);

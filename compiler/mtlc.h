@@ -443,6 +443,11 @@ typedef struct Ins {
   int task;          /* LOSS */
   Buf *src, *dst;    /* ACCUM; LOSS: src = output, dst = its gradient */
   int64_t counter;   /* FWD, BWD of dropout: the first random-number counter of its mask */
+  /* FWD, BWD of a conv2d fused with the maxpool2d `pool` after it (and a relu between them
+   * when `relu`): y and aux[0] are the pool's output and argmax, dy the pool's gradient. */
+  const Node *pool;
+  bool relu;
+  bool fused;        /* FWD: done by such a conv2d; no code, its gradient passes through */
   /* COMBINE on the representation: the shared nodes `rep` that the heads read, each task's
    * gradient of each (reps[t * nrep + r], NULL where task t does not read rep[r]) and the
    * combination of those gradients (combined[r]), where the trunk's backward pass starts.
@@ -544,6 +549,11 @@ const char *grad_expr(const Emit *e, const Node *n, const char *name);
 const Slot *find_slot(const Program *p, const Node *n, const char *name);
 const char *real_str(Arena *a, double v); /* the shortest text that reads back as v */
 const char *real_lit(const Emit *e, double v); /* v as a literal of the model's real type */
+
+/* Fuses each conv2d whose output only a maxpool2d reads, directly or through a relu that only
+ * it reads, with them (Ins.pool), where that takes no more memory than the convolution's
+ * output: its forward instructions must be in place, memplan not yet run. */
+void fuse_conv_pool(Program *p);
 
 /* ------------------------------------------------------------ objective.c */
 

@@ -157,31 +157,114 @@ static void bwd_dense(Emit *e, const Ins *ins) {
 
 const OpGen gen_dense = {SAVE_X, false, NULL, fwd_dense, bwd_dense};
 
+/* The geometry of a pooling window as a mtlrt_pool2d_shape initializer of `var`. */
+static void pool_shape(Emit *e, const Node *n, const char *var) {
+  const Shape *in = in_shape(n);
+  const Bound *stride = node_arg(n, "stride");
+  const int *k = node_arg(n, "kernel")->pair, *pad = node_arg(n, "pad")->pair;
+  const int *st = stride->given ? stride->pair : k;
+  line(e, "const mtlrt_pool2d_shape %s = {.n = n, .c = %d, .h_in = %d, .w_in = %d, .h_out = %d, "
+          ".w_out = %d,",
+       var, in->dim[0], in->dim[1], in->dim[2], n->shape.dim[1], n->shape.dim[2]);
+  line(e, "    .k_h = %d, .k_w = %d, .stride_h = %d, .stride_w = %d, .pad_h = %d, .pad_w = %d};", k[0],
+       k[1], st[0], st[1], pad[0], pad[1]);
+}
+
 /* ---- conv2d, conv_transpose2d ---- */
 
 static void plan_conv2d(Program *p, Ins *ins) { plan_conv(p, ins, false); }
 static void plan_conv_transpose2d(Program *p, Ins *ins) { plan_conv(p, ins, true); }
 
+/* A convolution's block opens with its geometry `s` and, fused with a pool, the pool's `p`;
+ * `fused` then receives the arguments that come before the kernel's own: "&p, relu, ". */
+static void conv_open(Emit *e, const Ins *ins, bool transpose, const char **fused) {
+  line(e, "{");
+  conv_shape(e, ins->node, transpose);
+  *fused = "";
+  if (ins->pool) {
+    pool_shape(e, ins->pool, "p");
+    *fused = ins->relu ? "&p, 1, " : "&p, 0, ";
+  }
+}
+
 static void conv_fwd(Emit *e, const Ins *ins, bool transpose, const char *name) {
   const Node *n = ins->node;
-  line(e, "{");
-  conv_shape(e, n, transpose);
-  line(e, "%s(&s, %s, %s, %s, %s, %s);", kernel(e, name), buf_expr(e, ins->x[0]),
-       param_expr(e, n, "weight"), param_expr(e, n, "bias"), buf_expr(e, ins->y), buf_expr(e, ins->scratch));
+  const char *fused;
+  conv_open(e, ins, transpose, &fused);
+  const char *argmax = ins->pool ? arena_printf(e->p->arena, ", %s", buf_expr(e, ins->aux[0])) : "";
+  line(e, "%s(&s, %s%s, %s, %s, %s%s, %s);", kernel(e, ins->pool ? "conv2d_pool_fwd" : name), fused,
+       buf_expr(e, ins->x[0]), param_expr(e, n, "weight"), param_expr(e, n, "bias"), buf_expr(e, ins->y), argmax,
+       buf_expr(e, ins->scratch));
   line(e, "}");
 }
 
 static void conv_bwd(Emit *e, const Ins *ins, bool transpose, const char *name) {
   const Node *n = ins->node;
-  line(e, "{");
-  conv_shape(e, n, transpose);
+  const char *fused;
+  conv_open(e, ins, transpose, &fused);
+  if (ins->pool) /* the pooled output and the argmax, which stand for the convolution's output */
+    name = "conv2d_pool";
+  const char *pooled =
+      ins->pool ? arena_printf(e->p->arena, "%s, %s, ", buf_expr(e, ins->y), buf_expr(e, ins->aux[0])) : "";
   if (ins->dx[0])
-    line(e, "%s(&s, %s, %s, %s, %s);", kernel(e, arena_printf(e->p->arena, "%s_bwd_data", name)),
-         param_expr(e, n, "weight"), buf_expr(e, ins->dy), buf_expr(e, ins->dx[0]), buf_expr(e, ins->scratch));
-  line(e, "%s(&s, %s, %s, %s, %s, %s);", kernel(e, arena_printf(e->p->arena, "%s_bwd_weights", name)),
-       buf_expr(e, ins->x[0]), buf_expr(e, ins->dy), grad_expr(e, n, "weight"), grad_expr(e, n, "bias"),
+    line(e, "%s(&s, %s%s, %s%s, %s, %s);", kernel(e, arena_printf(e->p->arena, "%s_bwd_data", name)), fused,
+         param_expr(e, n, "weight"), pooled, buf_expr(e, ins->dy), buf_expr(e, ins->dx[0]),
+         buf_expr(e, ins->scratch));
+  line(e, "%s(&s, %s%s, %s%s, %s, %s, %s);", kernel(e, arena_printf(e->p->arena, "%s_bwd_weights", name)), fused,
+       buf_expr(e, ins->x[0]), pooled, buf_expr(e, ins->dy), grad_expr(e, n, "weight"), grad_expr(e, n, "bias"),
        buf_expr(e, ins->scratch));
   line(e, "}");
+}
+
+/* The one node that reads v (NULL if none, several, or v is a task's output). */
+static const Node *only_reader(const Program *p, const Node *v) {
+  const Checked *c = p->c;
+  const Node *reader = NULL;
+  for (int t = 0; t < c->ntasks; t++)
+    if (c->tasks[t].output == v)
+      return NULL;
+  for (int i = 0; i < c->nnodes; i++)
+    for (int k = 0; p->live[i] && k < c->nodes[i]->ninputs; k++)
+      if (c->nodes[i]->inputs[k] == v) {
+        if (reader)
+          return NULL;
+        reader = c->nodes[i];
+      }
+  return reader;
+}
+
+static Ins *fwd_ins(Program *p, const Node *n) {
+  for (int i = 0; i < p->nfwd; i++)
+    if (p->ins[i].node == n)
+      return &p->ins[i];
+  return NULL;
+}
+
+/* Whether n is a `want` op of the same task (or shared) as `of`. */
+static bool is_op(const Node *n, OpId want, const Node *of) { return n && n->op_id == want && n->task == of->task; }
+
+void fuse_conv_pool(Program *p) {
+  for (int i = 0; i < p->nfwd; i++) {
+    Ins *conv = &p->ins[i];
+    const Node *v = conv->node, *a = v->op_id == OP_CONV2D ? only_reader(p, v) : NULL, *b = a ? only_reader(p, a) : NULL;
+    /* conv -> maxpool [-> relu], or conv -> relu -> maxpool: the same, as relu(max) = max(relu). All
+     * three are in one task's head or all shared, so that a walk through a head alone (gradient
+     * strategies) never passes the pool's gradient off as the convolution's. */
+    const Node *pool = is_op(a, OP_MAXPOOL2D, v) ? a : is_op(a, OP_RELU, v) && is_op(b, OP_MAXPOOL2D, v) ? b : NULL;
+    const Node *relu = pool == a && is_op(b, OP_RELU, v) ? b : pool == b ? a : NULL;
+    /* Its scratch holds a sample per thread: no more than the output it replaces. */
+    if (!pool || p->c->batch < MTLRT_MAX_THREADS)
+      continue;
+    Ins *pool_ins = fwd_ins(p, pool);
+    conv->pool = pool;
+    conv->relu = relu != NULL;
+    conv->y = relu && relu == b ? fwd_ins(p, relu)->y : pool_ins->y;
+    conv->aux[0] = pool_ins->aux[0];
+    conv->scratch->fixed += (int64_t)MTLRT_MAX_THREADS * elems(v);
+    pool_ins->fused = true;
+    if (relu)
+      fwd_ins(p, relu)->fused = true;
+  }
 }
 
 static void fwd_conv2d(Emit *e, const Ins *ins) { conv_fwd(e, ins, false, "conv2d_fwd"); }
@@ -195,18 +278,6 @@ const OpGen gen_conv_transpose2d = {SAVE_X, false, plan_conv_transpose2d, fwd_co
 
 /* ---- pooling, upsampling ---- */
 
-static void pool_shape(Emit *e, const Node *n) {
-  const Shape *in = in_shape(n);
-  const Bound *stride = node_arg(n, "stride");
-  const int *k = node_arg(n, "kernel")->pair, *pad = node_arg(n, "pad")->pair;
-  const int *st = stride->given ? stride->pair : k;
-  line(e, "const mtlrt_pool2d_shape s = {.n = n, .c = %d, .h_in = %d, .w_in = %d, .h_out = %d, "
-          ".w_out = %d,",
-       in->dim[0], in->dim[1], in->dim[2], n->shape.dim[1], n->shape.dim[2]);
-  line(e, "    .k_h = %d, .k_w = %d, .stride_h = %d, .stride_w = %d, .pad_h = %d, .pad_w = %d};", k[0],
-       k[1], st[0], st[1], pad[0], pad[1]);
-}
-
 static void plan_maxpool2d(Program *p, Ins *ins) {
   ins->aux[0] = new_buf(p, arena_printf(p->arena, "argmax_%s", ins->node->name), elems(ins->node), 0);
   ins->aux[0]->is_int = true;
@@ -215,7 +286,7 @@ static void plan_maxpool2d(Program *p, Ins *ins) {
 /* A pooling kernel's call, in a block that declares its geometry `s`. */
 static void pool_call(Emit *e, const Ins *ins, const char *name, const Buf *a, const Buf *b, const Buf *c) {
   line(e, "{");
-  pool_shape(e, ins->node);
+  pool_shape(e, ins->node, "s");
   line(e, "%s(&s, %s, %s%s%s);", kernel(e, name), buf_expr(e, a), buf_expr(e, b), c ? ", " : "",
        c ? buf_expr(e, c) : "");
   line(e, "}");

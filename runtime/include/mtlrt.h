@@ -109,6 +109,9 @@ static inline size_t mtlrt_conv_scratch_elems(size_t rows, size_t outputs, size_
   return (size_t)MTLRT_MAX_THREADS * ((rows < k ? rows : k) + (outputs < k ? outputs : k)) * p;
 }
 size_t mtlrt_conv2d_scratch(const mtlrt_conv2d_shape *s);
+/* The scratch of the conv2d_pool kernels: the convolution's, then one sample of its output
+ * (c_out * h_out * w_out) for each of MTLRT_MAX_THREADS threads. mtlc sizes it the same way. */
+size_t mtlrt_conv2d_pool_scratch(const mtlrt_conv2d_shape *s);
 
 /* Computes h_out, w_out of a pooling shape (PyTorch, ceil_mode=False). Returns 0 or -1. */
 int mtlrt_pool2d_shape_finish(mtlrt_pool2d_shape *s);

@@ -71,6 +71,10 @@ size_t mtlrt_conv2d_scratch(const mtlrt_conv2d_shape *s) {
                                   (size_t)s->h_out * (size_t)(s->w_in > s->w_out ? s->w_in : s->w_out));
 }
 
+size_t mtlrt_conv2d_pool_scratch(const mtlrt_conv2d_shape *s) {
+  return mtlrt_conv2d_scratch(s) + (size_t)MTLRT_MAX_THREADS * (size_t)s->c_out * (size_t)s->h_out * (size_t)s->w_out;
+}
+
 int mtlrt_pool2d_shape_finish(mtlrt_pool2d_shape *s) {
   if (s->n <= 0 || s->c <= 0 || s->h_in <= 0 || s->w_in <= 0 || s->k_h <= 0 || s->k_w <= 0 ||
       s->stride_h <= 0 || s->stride_w <= 0 || s->pad_h < 0 || s->pad_w < 0 ||
