@@ -5,7 +5,8 @@
  * says it needs, and writes its inputs' gradients and its parameters' gradients. A node with
  * several consumers (the shared trunk feeds every task) gets the first consumer's share
  * written in place and every later share added by an ACCUM. Inputs and targets get no
- * gradient, nor does any node with no trainable parameter before it.
+ * gradient, nor does any node with no trainable parameter before it. A view, or a node whose
+ * work a fused convolution does (Ins.fused), hands its gradient on to its input unchanged.
  *
  * Objectives that weight the losses need one such walk from all the seeds. A gradient
  * strategy (objective_grad_plan) needs per-task gradients: a walk per task through the
