@@ -214,6 +214,16 @@ def check_pools():
             out = run(kind, list(c), {"x": x, "dy": dy}, ["y", "dx"])
             compare(f"{kind} {c[4:]} y", out["y"], y)
             compare(f"{kind} {c[4:]} dx", out["dx"], grads(y, dy, x)[0])
+    # ties: small integers, so that argmax (dx) follows the scan order, in the 2x2 fast path
+    # (stride 2, no padding) and in the general loop
+    for c in [(2, 3, 8, 8, 2, 2, 2, 2, 0, 0), (2, 3, 8, 7, 2, 2, 1, 2, 0, 0)]:
+        n, ch, h, w_, kh, kw, sh, sw, ph, pw = c
+        x = leaf(torch.randint(-2, 3, (n, ch, h, w_), generator=gen).double())
+        y = F.max_pool2d(x, (kh, kw), (sh, sw), (ph, pw))
+        dy = rand(*y.shape)
+        out = run("maxpool2d", list(c), {"x": x, "dy": dy}, ["y", "dx"])
+        compare(f"maxpool2d ties {c[4:]} y", out["y"], y)
+        compare(f"maxpool2d ties {c[4:]} dx", out["dx"], grads(y, dy, x)[0])
     x = leaf(rand(2, 3, 5, 6))
     y = F.adaptive_avg_pool2d(x, 1).flatten(1)
     dy = rand(2, 3)
