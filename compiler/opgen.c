@@ -241,16 +241,21 @@ static Ins *fwd_ins(Program *p, const Node *n) {
 }
 
 /* Whether n is a `want` op of the same task (or shared) as `of`. */
-static bool is_op(const Node *n, OpId want, const Node *of) { return n && n->op_id == want && n->task == of->task; }
+static bool is_op(const Node *n, OpId want, const Node *of) {
+  return n && n->op_id == want && n->task == of->task;
+}
 
 void fuse_conv_pool(Program *p) {
   for (int i = 0; i < p->nfwd; i++) {
     Ins *conv = &p->ins[i];
-    const Node *v = conv->node, *a = v->op_id == OP_CONV2D ? only_reader(p, v) : NULL, *b = a ? only_reader(p, a) : NULL;
+    const Node *v = conv->node, *a = v->op_id == OP_CONV2D ? only_reader(p, v) : NULL;
+    const Node *b = a ? only_reader(p, a) : NULL;
     /* conv -> maxpool [-> relu], or conv -> relu -> maxpool: the same, as relu(max) = max(relu). All
      * three are in one task's head or all shared, so that a walk through a head alone (gradient
      * strategies) never passes the pool's gradient off as the convolution's. */
-    const Node *pool = is_op(a, OP_MAXPOOL2D, v) ? a : is_op(a, OP_RELU, v) && is_op(b, OP_MAXPOOL2D, v) ? b : NULL;
+    const Node *pool = is_op(a, OP_MAXPOOL2D, v)                               ? a
+                       : is_op(a, OP_RELU, v) && is_op(b, OP_MAXPOOL2D, v) ? b
+                                                                           : NULL;
     const Node *relu = pool == a && is_op(b, OP_RELU, v) ? b : pool == b ? a : NULL;
     /* Its scratch holds a sample per thread: no more than the output it replaces. */
     if (!pool || p->c->batch < MTLRT_MAX_THREADS)
