@@ -1,6 +1,7 @@
 /* test_threads.c: the tiled, multi-threaded convolutions and gemm against direct loops
- * (double), and the same bits for 1, 2, 3 and 4 threads (float); and kernels called by
- * several threads side by side, each with its own buffers.
+ * (double), and the same bits for 1, 2, 3 and 4 threads (float); the convolutions fused with a
+ * max pool against the separate kernels; and kernels called by several threads side by side,
+ * each with its own buffers.
  *
  * The shapes are chosen to cross the tile edges: im2col rows beyond MTLRT_CONV_TILE_K,
  * pixels beyond MTLRT_CONV_TILE_P, strides, padding, dilation, groups and the in-place
@@ -143,6 +144,58 @@ static void test_gemm(int ta, int tb, int m, int n, int k) {
   free(a), free(b), free(c0), free(ad), free(bd), free(cd);
 }
 
+/* The conv2d_pool kernels (a convolution fused with [relu and] the max pool after it)
+ * against the separate kernels in double, and the same bits for 1 to 4 threads (float). */
+static void test_conv_pool(const char *name, mtlrt_conv2d_shape s, mtlrt_pool2d_shape p, int relu) {
+  CHECK(mtlrt_conv2d_shape_finish(&s) == 0, "%s: shape", name);
+  p.n = s.n, p.c = s.c_out, p.h_in = s.h_out, p.w_in = s.w_out;
+  CHECK(mtlrt_pool2d_shape_finish(&p) == 0, "%s: pool shape", name);
+  size_t nx = (size_t)s.n * s.c_in * s.h_in * s.w_in, ny = (size_t)s.n * s.c_out * s.h_out * s.w_out;
+  size_t np = (size_t)s.n * p.c * p.h_out * p.w_out, nw = (size_t)s.c_out * (s.c_in / s.groups) * s.k_h * s.k_w;
+  size_t ns = mtlrt_conv2d_pool_scratch(&s), nb = (size_t)s.c_out;
+  double *x = fill(nx, 0), *w = fill(nw, 0), *b = fill(nb, 0), *dp = fill(np, 0), *scratch = fill(ns, 0);
+  double *y = fill(ny, 0), *r = fill(ny, 0), *dr = fill(ny, 0), *dy = fill(ny, 0);
+  double *ref[4] = {fill(np, 0), fill(nx, 0), fill(nw, 0), fill(nb, 0)}, *got[4] = {fill(np, 0), fill(nx, 0), fill(nw, 0), fill(nb, 0)};
+  int32_t *argmax = malloc(np * sizeof *argmax);
+  mtlrt_set_threads(2);
+  mtlrt_conv2d_fwd_f64(&s, x, w, b, y, scratch); /* the separate kernels */
+  if (relu)
+    mtlrt_relu_fwd_f64(ny, y, r);
+  mtlrt_maxpool2d_fwd_f64(&p, relu ? r : y, ref[0], argmax);
+  mtlrt_maxpool2d_bwd_f64(&p, argmax, dp, relu ? dr : dy);
+  if (relu)
+    mtlrt_relu_bwd_f64(ny, y, r, dr, dy);
+  mtlrt_conv2d_bwd_data_f64(&s, w, dy, ref[1], scratch);
+  mtlrt_conv2d_bwd_weights_f64(&s, x, dy, ref[2], ref[3], scratch);
+  mtlrt_conv2d_pool_fwd_f64(&s, &p, relu, x, w, b, got[0], argmax, scratch);
+  mtlrt_conv2d_pool_bwd_data_f64(&s, &p, relu, w, got[0], argmax, dp, got[1], scratch);
+  mtlrt_conv2d_pool_bwd_weights_f64(&s, &p, relu, x, got[0], argmax, dp, got[2], got[3], scratch);
+  size_t len[4] = {np, nx, nw, nb};
+  const char *what[4] = {"y", "dx", "dw", "db"};
+  for (int k = 0; k < 4; k++)
+    CHECK(worst(got[k], ref[k], len[k]) < 1e-12, "%s: fused %s off by %g", name, what[k], worst(got[k], ref[k], len[k]));
+
+  float *fx = fill(nx, 1), *fw = fill(nw, 1), *fb = fill(nb, 1), *fdp = fill(np, 1), *fs = fill(ns, 1), *out[4][4];
+  int32_t *fa = malloc(np * sizeof *fa);
+  for (int t = 1; t <= 4; t++) {
+    float **o = out[t - 1];
+    o[0] = fill(np, 1), o[1] = fill(nx, 1), o[2] = fill(nw, 1), o[3] = fill(nb, 1);
+    mtlrt_set_threads(t);
+    mtlrt_conv2d_pool_fwd_f32(&s, &p, relu, fx, fw, fb, o[0], fa, fs);
+    mtlrt_conv2d_pool_bwd_data_f32(&s, &p, relu, fw, o[0], fa, fdp, o[1], fs);
+    mtlrt_conv2d_pool_bwd_weights_f32(&s, &p, relu, fx, o[0], fa, fdp, o[2], o[3], fs);
+    for (int k = 0; t > 1 && k < 4; k++)
+      CHECK(!memcmp(o[k], out[0][k], len[k] * sizeof(float)), "%s: fused %s: %d threads differ from 1", name, what[k], t);
+  }
+  for (int t = 0; t < 4; t++)
+    for (int k = 0; k < 4; k++)
+      free(out[t][k]);
+  for (int k = 0; k < 4; k++)
+    free(ref[k]), free(got[k]);
+  free(fx), free(fw), free(fb), free(fdp), free(fs), free(fa), free(argmax);
+  free(x), free(w), free(b), free(dp), free(scratch), free(y), free(r), free(dr), free(dy);
+}
+
 /* One caller of several running side by side: the same convolution (the dot and direct
  * forms, which use the buffers) over and over, its weight gradient compared bit for bit
  * with the one computed alone. */
@@ -199,6 +252,13 @@ int main(void) {
   test_conv("5x5 valid (wide), 2 groups of samples, 21 channels", (mtlrt_conv2d_shape){40, 10, 14, 14, 21, 0, 0, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1});
   test_conv("9x9 valid (wide), 40 channels, samples in groups of 1", (mtlrt_conv2d_shape){40, 1, 36, 36, 40, 0, 0, 9, 9, 1, 1, 0, 0, 0, 0, 1, 1, 1});
   test_conv("3x3 valid (wide), dil 2, groups 2, 288 rows", (mtlrt_conv2d_shape){2, 64, 13, 19, 6, 0, 0, 3, 3, 1, 1, 0, 0, 0, 0, 2, 2, 2});
+  /* pools: n, c, h_in, w_in (from the conv), (h_out, w_out), k_h, k_w, stride, pad */
+  test_conv_pool("9x9 valid (direct), 2x2 pool, relu", (mtlrt_conv2d_shape){20, 1, 36, 36, 10, 0, 0, 9, 9, 1, 1, 0, 0, 0, 0, 1, 1, 1},
+                 (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0}, 1);
+  test_conv_pool("3x3 pad 1 (gemm weights), 3x3 pool stride 2 pad 1", (mtlrt_conv2d_shape){6, 32, 12, 12, 64, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+                 (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 3, 3, 2, 2, 1, 1}, 0);
+  test_conv_pool("groups 2 stride 2 (gemm), 2x1 pool, relu", (mtlrt_conv2d_shape){5, 4, 11, 9, 6, 0, 0, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 2},
+                 (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 1, 2, 1, 0, 0}, 1);
   int sizes[][3] = {{1, 1, 1}, {13, 33, 7}, {37, 70, 300}, {128, 10, 64}, {32, 256, 64}, {300, 5, 513}};
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
     for (int t = 0; t < 4; t++)
