@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ABI_VERSION 2 /* MTLRT_ABI_VERSION of the runtime this code generator targets */
+#define ABI_VERSION 3 /* MTLRT_ABI_VERSION of the runtime this code generator targets */
 
 /* A section of text being built: a memory stream. */
 typedef struct Text {
@@ -199,19 +199,41 @@ static const char *node_comment(const Gen *g, const Node *n) {
                       shape_text(g, n->shape));
 }
 
+/* A probe's check (forward_pass, grad_pass): `count` values at `x` must be finite, or the
+ * pass stops there, blaming `node` in `phase`. */
+static void probe_check(const Gen *g, FILE *out, const char *phase, int node, const char *count, const char *x) {
+  fprintf(out, "    if (probe && !mtlrt_all_finite_%s(%s, %s))\n        return mtlrt_fault_at(probe, MTLRT_FAULT_%s, %d);\n",
+          g->e.sfx, count, x, phase, node);
+}
+
+static void probe_buf(const Gen *g, FILE *out, const char *phase, int node, const Buf *b) {
+  const char *count = b->per_sample ? arena_printf(prog(g)->arena, "(size_t)n * %lld", (long long)b->per_sample) : "0";
+  if (b->fixed)
+    count = arena_printf(prog(g)->arena, "%s + %lld", count, (long long)b->fixed);
+  probe_check(g, out, phase, node, count, buf_expr(&g->e, b));
+}
+
 static void forward(Gen *g) {
   const Program *p = prog(g);
+  const Checked *c = p->c;
   Text t;
   text_open(&t);
   g->e.out = t.f;
+  fprintf(t.f, "    /* A probe starts with the data. */\n");
+  for (int i = 0; i < c->nnodes; i++)
+    if (c->nodes[i]->kind == NODE_INPUT && p->live[i])
+      probe_buf(g, t.f, "FORWARD", i, p->value[i]);
   for (int i = 0; i < p->nfwd; i++) {
     const Ins *ins = &p->ins[i];
     if (!ins->node->op->gen->fwd)
       continue;
-    fprintf(t.f, "%s    /* %s%s */\n", i ? "\n" : "", node_comment(g, ins->node),
+    fprintf(t.f, "\n    /* %s%s */\n", node_comment(g, ins->node),
             ins->fused ? ": done by the convolution before it, fused" : "");
-    if (!ins->fused)
-      ins->node->op->gen->fwd(&g->e, ins);
+    if (ins->fused)
+      continue;
+    ins->node->op->gen->fwd(&g->e, ins);
+    if (ins->y)
+      probe_buf(g, t.f, "FORWARD", ins->node->id, ins->y);
   }
   set(g, "FORWARD", text_close(&t, p->arena));
 }
@@ -266,6 +288,9 @@ static void losses(Gen *g) {
             source_text(g, task->loss_loc));
     fprintf(t.f, "        size_t count;\n");
     fprintf(t.f, "        task_loss[%d] = %s;\n", ins->task, loss_call(g, ins->task, ins->src, grad));
+    fprintf(t.f, "        if (probe && !(task_loss[%d] - task_loss[%d] == 0))\n"
+                 "            return mtlrt_fault_at(probe, MTLRT_FAULT_LOSS, %d);\n",
+            ins->task, ins->task, task->output->id);
     emit_objective_task(&g->e, ins->task, ins->dst ? grad : NULL, shape_elems(task->output->shape));
     fprintf(t.f, "    }\n");
   }
@@ -296,8 +321,18 @@ static void backward(Gen *g) {
       emit_strategy_ins(&g->e, ins);
       continue;
     }
-    fprintf(t.f, "\n    /* %s */\n", node_comment(g, ins->node));
-    ins->node->op->gen->bwd(&g->e, ins);
+    const Node *node = ins->node;
+    fprintf(t.f, "\n    /* %s */\n", node_comment(g, node));
+    node->op->gen->bwd(&g->e, ins);
+    for (int k = 0; k < node->ninputs; k++)
+      if (ins->dx[k])
+        probe_buf(g, t.f, "BACKWARD", node->id, ins->dx[k]);
+    for (int k = 0; ins->param_grads && k < p->nslots; k++) {
+      const Slot *s = &p->slots[k];
+      if (s->node == node && s->kind == SLOT_PARAM)
+        probe_check(g, t.f, "BACKWARD", node->id, arena_printf(p->arena, "%lld", (long long)shape_elems(s->shape)),
+                    arena_printf(p->arena, "m->grad + %s", s->cname));
+    }
   }
   set(g, "BACKWARD", text_close(&t, p->arena));
 }
@@ -449,8 +484,9 @@ static void tables(Gen *g) {
     int64_t params = 0;
     for (int k = 0; k < n->nparams; k++)
       params += n->params[k].trainable ? shape_elems(n->params[k].shape) : 0;
-    fprintf(nd.f, "    {\"%s\", \"%s\", %d, %s, %lld, %lld},\n", n->name, n->kind == NODE_INPUT ? "input" : n->op->name,
-            n->shape.rank, dims(g, n->shape.dim, n->shape.rank), (long long)params, (long long)n->flops);
+    fprintf(nd.f, "    {\"%s\", \"%s\", %d, %s, %lld, %lld, %d, %d},\n", n->name,
+            n->kind == NODE_INPUT ? "input" : n->op->name, n->shape.rank, dims(g, n->shape.dim, n->shape.rank),
+            (long long)params, (long long)n->flops, n->loc.first_line, n->task);
   }
   for (int i = 0; i < c->ntargets; i++) {
     const Target *t = &c->targets[i];
@@ -482,11 +518,24 @@ static void tables(Gen *g) {
 
 /* ---- the struct and the sizes ---- */
 
-static int64_t state_arrays(const Checked *c) {
-  if (c->optimizer == OP_SGD)
-    return op_arg(OP_SGD, c->optimizer_args, "momentum") != 0;
-  return 2;
+/* FNV-1a (64 bits) over every slot's key, array and shape, in order: the checkpoint's layout. */
+static uint64_t layout_hash(const Program *p) {
+  uint64_t h = 0xcbf29ce484222325u;
+  for (int i = 0; i < p->nslots; i++) {
+    const Slot *s = &p->slots[i];
+    char text[160];
+    int len = snprintf(text, sizeof text, "|%d|%d", (int)s->kind, s->shape.rank);
+    for (int k = 0; k < s->shape.rank; k++)
+      len += snprintf(text + len, sizeof text - (size_t)len, ",%d", s->shape.dim[k]);
+    const char *parts[] = {s->key, text};
+    for (int k = 0; k < 2; k++)
+      for (const char *q = parts[k]; *q; q++)
+        h = (h ^ (unsigned char)*q) * 0x100000001b3u;
+    h = (h ^ '\n') * 0x100000001b3u;
+  }
+  return h;
 }
+
 
 static void layout(Gen *g) {
   const Program *p = prog(g);
@@ -496,7 +545,7 @@ static void layout(Gen *g) {
   setf(g, "MEMORY",
        " * Static memory, in bytes: parameters %lld, gradients %lld, optimizer state %lld, running\n"
        " * statistics and counters %lld, activations, gradients of activations and scratch %lld.",
-       (long long)(p->nparam * rb), (long long)(p->nparam * rb), (long long)(state_arrays(c) * p->nparam * rb),
+       (long long)(p->nparam * rb), (long long)(p->nparam * rb), (long long)(optimizer_states(c) * p->nparam * rb),
        (long long)(p->nbuffer * rb + p->ncount * 8), (long long)(p->arena_elems * rb + p->iarena_elems * 4));
   setf(g, "SIZES",
        "#define %s_PARAMS %lld /* trainable parameters */\n"
@@ -511,7 +560,7 @@ static void layout(Gen *g) {
   fprintf(f.f, "    mtlrt_train_state train;       /* seed, steps taken, learning rate */\n");
   fprintf(f.f, "    %s param[%s_PARAMS];        /* trainable parameters: %s_info.params */\n", real, up, c->name);
   fprintf(f.f, "    %s grad[%s_PARAMS];         /* their gradients */\n", real, up);
-  if (c->optimizer == OP_SGD && state_arrays(c))
+  if (c->optimizer == OP_SGD && optimizer_states(c))
     fprintf(f.f, "    %s momentum_buffer[%s_PARAMS]; /* SGD's momentum */\n", real, up);
   if (c->optimizer != OP_SGD)
     fprintf(f.f, "    %s exp_avg[%s_PARAMS];      /* Adam's first moment */\n"
@@ -523,25 +572,43 @@ static void layout(Gen *g) {
   fprintf(f.f, "    int labelled[%d];              /* the tasks with labels in the last batch */\n", c->ntasks);
   emit_objective_fields(f.f, p, real);
   const char *state = objective_state_size(p);
+  /* What grad() changes besides the gradients, kept for rollback(). */
+  fprintf(f.f, "    struct {                       /* what the last grad() found, for rollback() */\n");
+  fprintf(f.f, "        %s buffer[%lld];\n        int64_t count[%lld];\n        %s task_weight[%d];\n", real,
+          (long long)max1(p->nbuffer), (long long)max1(p->ncount), real, c->ntasks);
+  if (state)
+    fprintf(f.f, "        %s objective_state[%s];\n", real, state);
+  fprintf(f.f, "    } saved;\n");
+  Text save, back;
+  text_open(&save);
+  text_open(&back);
+  static const char *const kept[] = {"buffer", "count", "task_weight", "objective_state"};
+  for (int k = 0; k < (state ? 4 : 3); k++) {
+    fprintf(save.f, "    memcpy(m->saved.%s, m->%s, sizeof m->saved.%s);\n", kept[k], kept[k], kept[k]);
+    fprintf(back.f, "    memcpy(m->%s, m->saved.%s, sizeof m->saved.%s);\n", kept[k], kept[k], kept[k]);
+  }
+  set(g, "SAVE", text_close(&save, p->arena));
+  set(g, "ROLLBACK", text_close(&back, p->arena));
+  setf(g, "LAYOUT", "%016llx", (unsigned long long)layout_hash(p));
   fprintf(f.f, "    %s a[%s_ARENA];            /* activations, gradients, scratch */\n", real, up);
   fprintf(f.f, "    int32_t ia[%s_IARENA];         /* pooling indices */\n", up);
   set(g, "FIELDS", text_close(&f, p->arena));
   bool sgd = c->optimizer == OP_SGD;
-  const char *states = state_arrays(c) == 2 ? "{\"exp_avg\", \"exp_avg_sq\"}" : state_arrays(c) ? "{\"momentum_buffer\"}" : "{NULL, NULL}";
+  const char *states = optimizer_states(c) == 2 ? "{\"exp_avg\", \"exp_avg_sq\"}" : optimizer_states(c) ? "{\"momentum_buffer\"}" : "{NULL, NULL}";
   setf(g, "INFO_MODEL",
        "    .seed = %lld,\n    .objective = \"%s\",\n    .log_var = %s,\n    .optimizer = \"%s\",\n"
        "    .nstates = %lld,\n    .state_names = %s,\n",
        c->seed, c->objective == OBJ_SUM ? "sum" : op_table[c->strategy].name,
-       p->log_var >= 0 ? objective_param(p) : "-1", op_table[c->optimizer].name, (long long)state_arrays(c), states);
+       p->log_var >= 0 ? objective_param(p) : "-1", op_table[c->optimizer].name, (long long)optimizer_states(c), states);
   setf(g, "STATE_CASES", "%s%s", !sgd ? "    case MTLRT_ARRAY_STATE: return m->exp_avg;\n"
                                         "    case MTLRT_ARRAY_STATE + 1: return m->exp_avg_sq;\n"
-                                 : state_arrays(c) ? "    case MTLRT_ARRAY_STATE: return m->momentum_buffer;\n" : "",
+                                 : optimizer_states(c) ? "    case MTLRT_ARRAY_STATE: return m->momentum_buffer;\n" : "",
        state ? "    case MTLRT_ARRAY_OBJECTIVE: return m->objective_state;\n" : "");
   setf(g, "OBJECTIVE_ELEMS", "%s", state ? arena_printf(p->arena, "(int64_t)(%s)", state) : "0");
   setf(g, "INFO_SIZES",
        "    .param_elems = %s_PARAMS,\n    .buffer_elems = %s_BUFFERS,\n    .count_elems = %s_COUNTS,\n"
        "    .state_elems = %lld * (int64_t)%s_PARAMS,\n    .arena_elems = %s_ARENA,\n    .iarena_elems = %s_IARENA,\n",
-       up, up, up, (long long)state_arrays(c), up, up, up);
+       up, up, up, (long long)optimizer_states(c), up, up, up);
 }
 
 /* The trainer program (spec §10): the model and the batch arrays in static storage, handed
@@ -599,6 +666,7 @@ static void common(Gen *g, const Program *p, const EmitOptions *o) {
   set(g, "FILE", o->file_name);
   set(g, "HEADER", o->header_name);
   set(g, "REAL", g->e.real);
+  set(g, "SFX", g->e.sfx);
   set(g, "DTYPE", p->f64 ? "MTLRT_DT_F64" : "MTLRT_DT_F32");
   setf(g, "ABI", "%d", ABI_VERSION);
   setf(g, "BATCH", "%lld", p->c->batch);

@@ -25,6 +25,7 @@ typedef struct Options {
   bool no_main;
   bool werror;
   bool f64;            /* --real double */
+  int64_t max_memory;  /* --max-memory, in bytes */
   EmitKind emit;
   int color;           /* -1 auto, 0 never, 1 always */
 } Options;
@@ -47,6 +48,9 @@ static const char usage[] =
     "  --no-main        leave the trainer main() out (for embedding the model)\n"
     "  --real TYPE      float (default) or double: the real type of the generated code\n"
     "                   (double is for gradient checks)\n"
+    "  --max-memory SIZE\n"
+    "                   the most static memory a model may need, in bytes or with a suffix\n"
+    "                   K, M, G or T (powers of 1024; default 4G): more is an error\n"
     "  -Werror          treat warnings as errors\n"
     "  -fdiagnostics-color[=WHEN]\n"
     "                   colour diagnostics: always, never or auto (default: auto, a terminal\n"
@@ -82,9 +86,24 @@ static const char *option_value(int argc, char **argv, int *i, const char *name,
   return argv[++*i];
 }
 
+/* A size in bytes: digits, then optionally K, M, G or T (powers of 1024), from 1 byte to 1 EiB. */
+static bool parse_size(const char *s, int64_t *out) {
+  char *end;
+  errno = 0;
+  if (*s < '0' || *s > '9')
+    return false;
+  unsigned long long v = strtoull(s, &end, 10);
+  int shift = !*end ? 0 : !strcmp(end, "K") ? 10 : !strcmp(end, "M") ? 20 : !strcmp(end, "G") ? 30
+                            : !strcmp(end, "T") ? 40 : -1;
+  if (errno || shift < 0 || v == 0 || v > (1ULL << (60 - shift)))
+    return false;
+  *out = (int64_t)(v << shift);
+  return true;
+}
+
 static int parse_options(int argc, char **argv, Options *o) {
   static const char *const known[] = {"-o", "--header", "--check", "--emit", "-MD", "-MF",
-                                      "--no-main", "--real", "-Werror", "-fdiagnostics-color",
+                                      "--no-main", "--real", "--max-memory", "-Werror", "-fdiagnostics-color",
                                       "--version", "--help"};
   static const char *const kinds[] = {"c", "header", "dot", "shapes"};
   for (int i = 1; i < argc; i++) {
@@ -129,6 +148,10 @@ static int parse_options(int argc, char **argv, Options *o) {
       if (!(v = option_value(argc, argv, &i, "--real", 6)) || (strcmp(v, "float") && strcmp(v, "double")))
         return usage_error("--real needs a type: float or double");
       o->f64 = !strcmp(v, "double");
+    } else if (IS_OPT("--max-memory")) {
+      if (!(v = option_value(argc, argv, &i, "--max-memory", 12)) || !parse_size(v, &o->max_memory))
+        return usage_error("--max-memory needs a size: a number of bytes, or with K, M, G or T after it (%s)",
+                           v ? v : "none given");
     } else if (IS_OPT("--emit")) {
       if (!(v = option_value(argc, argv, &i, "--emit", 6)))
         return usage_error("--emit needs a kind: c, header, dot or shapes");
@@ -334,7 +357,7 @@ static bool write_code(const Options *o, const Program *p, const char *src, Aren
 int main(int argc, char **argv) {
   static char errbuf[1 << 16];
   setvbuf(stderr, errbuf, _IOFBF, sizeof errbuf); /* diagnostics in blocks, flushed at exit */
-  Options o = {.color = -1};
+  Options o = {.color = -1, .max_memory = DEFAULT_MEMORY_BUDGET};
   int rc = parse_options(argc, argv, &o);
   if (rc)
     return rc;
@@ -392,8 +415,12 @@ int main(int argc, char **argv) {
       rc = 1;
     } else {
       autodiff(program);
-      memplan(program);
-      rc = write_code(&o, program, src, arena) ? 0 : 2;
+      if (!memplan(program, &diag, o.max_memory)) {
+        fprintf(stderr, "%d error%s generated.\n", diag.errors, diag.errors == 1 ? "" : "s");
+        rc = 1;
+      } else {
+        rc = write_code(&o, program, src, arena) ? 0 : 2;
+      }
     }
   } else {
     Out out;

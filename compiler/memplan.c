@@ -7,6 +7,7 @@
  * for floats), so that SIMD kernels see aligned rows. */
 #include "mtlc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +27,14 @@ static void touch_all(Buf **bufs, int n, int at) {
     touch(bufs[k], at);
 }
 
+/* a + b, or INT64_MAX when that overflows; a, b >= 0. */
+static int64_t sat_add(int64_t a, int64_t b) { return a > INT64_MAX - b ? INT64_MAX : a + b; }
+
+/* a * b, or INT64_MAX when that overflows; a, b >= 0. */
+static int64_t sat_mul(int64_t a, int64_t b) { return b && a > INT64_MAX / b ? INT64_MAX : a * b; }
+
 static int64_t size_of(const Program *p, const Buf *b) {
-  return b->per_sample * p->c->batch + b->fixed;
+  return sat_add(sat_mul(b->per_sample, p->c->batch), b->fixed);
 }
 
 static const Program *sort_program;
@@ -67,7 +74,84 @@ static int64_t place(const Program *p, Buf **bufs, int n) {
   return total;
 }
 
-void memplan(Program *p) {
+int64_t optimizer_states(const Checked *c) {
+  if (c->optimizer == OP_SGD)
+    return op_arg(OP_SGD, c->optimizer_args, "momentum") != 0;
+  return 2;
+}
+
+static const char *bytes_text(Arena *a, int64_t bytes) {
+  static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = (double)bytes;
+  int u = 0;
+  while (v >= 1024 && u < 6)
+    v /= 1024, u++;
+  return u ? arena_printf(a, "%.1f %s", v, units[u]) : arena_printf(a, "%lld bytes", (long long)bytes);
+}
+
+/* What a buffer or a parameter is, for the notes of a memory error: where it comes from. */
+typedef struct Use {
+  const char *what;
+  const Node *node;
+  int64_t bytes;
+  int order;         /* ties keep the program's order */
+} Use;
+
+static Use buffer_use(const Program *p, const Buf *b) {
+  int64_t bytes = sat_mul(size_of(p, b), b->is_int ? 4 : p->f64 ? 8 : 4);
+  for (int i = 0; i < p->c->nnodes; i++) {
+    if (p->value[i] == b)
+      return (Use){"the output of", p->c->nodes[i], bytes, 0};
+    if (p->grad && p->grad[i] == b)
+      return (Use){"the gradient of", p->c->nodes[i], bytes, 0};
+  }
+  for (int i = 0; i < p->nins; i++) {
+    const Ins *ins = &p->ins[i];
+    if (ins->node && (ins->scratch == b || ins->aux[0] == b || ins->aux[1] == b))
+      return (Use){ins->scratch == b ? "the scratch of" : "what the backward pass keeps of", ins->node, bytes, 0};
+  }
+  return (Use){"a buffer of", NULL, bytes, 0};
+}
+
+static int by_bytes(const void *a, const void *b) {
+  const Use *x = a, *y = b;
+  return x->bytes != y->bytes ? (x->bytes > y->bytes ? -1 : 1) : x->order - y->order;
+}
+
+/* The error of a model over budget: the total, then the three largest buffers and parameters. */
+static void over_budget(const Program *p, Diag *d, const char *why, Buf **bufs, int nbufs) {
+  int64_t rb = p->f64 ? 8 : 4, per_param = rb * (2 + optimizer_states(p->c));
+  Use *uses = arena_alloc(p->arena, sizeof *uses * (size_t)(nbufs + p->nslots + 1));
+  int n = 0;
+  for (int i = 0; i < nbufs; i++, n++) {
+    uses[n] = buffer_use(p, bufs[i]);
+    uses[n].order = n;
+  }
+  for (int i = 0; i < p->nslots; i++) {
+    if (p->slots[i].kind != SLOT_PARAM || !p->slots[i].node)
+      continue;
+    uses[n] = (Use){arena_printf(p->arena, "the parameter %s, its gradient and the optimizer's state, of",
+                                 p->slots[i].key),
+                    p->slots[i].node, sat_mul(shape_elems(p->slots[i].shape), per_param), n};
+    n++;
+  }
+  qsort(uses, (size_t)n, sizeof *uses, by_bytes);
+  error_at(d, p->c->batch_loc, "%s", why);
+  for (int i = 0; i < n && i < 3; i++)
+    if (uses[i].node)
+      note_at(d, uses[i].node->loc, "%s %s (%s): %s", uses[i].what, uses[i].node->name,
+              uses[i].node->kind == NODE_INPUT ? "input" : uses[i].node->op->name, bytes_text(p->arena, uses[i].bytes));
+}
+
+/* The static memory of the model struct, in bytes (saturated), as emit.c lays it out. */
+static int64_t struct_bytes(const Program *p) {
+  int64_t rb = p->f64 ? 8 : 4, total = sat_mul(p->nparam, rb * (2 + optimizer_states(p->c)));
+  total = sat_add(total, sat_mul(sat_add(sat_mul(p->nbuffer, rb), sat_mul(p->ncount, 8)), 2)); /* and saved */
+  total = sat_add(total, sat_mul(p->arena_elems, rb));
+  return sat_add(total, sat_mul(p->iarena_elems, 4));
+}
+
+bool memplan(Program *p, Diag *d, int64_t budget) {
   for (int i = 0; i < p->nbufs; i++)
     p->bufs[i]->first = p->bufs[i]->last = -1;
   for (int i = 0; i < p->nins; i++) {
@@ -120,9 +204,39 @@ void memplan(Program *p) {
     else
       reals[nreal++] = b;
   }
+  /* Placing needs sums that do not overflow: a model whose buffers add up to more than
+   * 2^62 elements is over any budget anyway. */
+  int64_t all = 0;
+  for (int i = 0; i < nreal + nint; i++)
+    all = sat_add(all, sat_add(size_of(p, i < nreal ? reals[i] : ints[i - nreal]), ALIGN));
+  Buf **every = arena_alloc(p->arena, sizeof *every * (size_t)(nreal + nint + 1));
+  memcpy(every, reals, sizeof *reals * (size_t)nreal);
+  memcpy(every + nreal, ints, sizeof *ints * (size_t)nint);
+  if (all > INT64_MAX / 4) {
+    over_budget(p, d, arena_printf(p->arena, "the model needs more than %s of static memory, over the budget of %s "
+                                   "(mtlc --max-memory SIZE)", bytes_text(p->arena, INT64_MAX / 4),
+                                   bytes_text(p->arena, budget)), every, nreal + nint);
+    return false;
+  }
   sort_program = p;
   qsort(reals, (size_t)nreal, sizeof *reals, by_size);
   qsort(ints, (size_t)nint, sizeof *ints, by_size);
   p->arena_elems = place(p, reals, nreal);
   p->iarena_elems = place(p, ints, nint);
+
+  int64_t bytes = struct_bytes(p);
+  if (bytes > budget) {
+    over_budget(p, d, arena_printf(p->arena, "the model needs %s of static memory, over the budget of %s (mtlc "
+                                   "--max-memory SIZE)", bytes_text(p->arena, bytes), bytes_text(p->arena, budget)),
+                every, nreal + nint);
+    return false;
+  }
+  /* The generated code names offsets with enum constants, which are ints. */
+  int64_t most = p->arena_elems > p->nparam ? p->arena_elems : p->nparam;
+  if (most > INT32_MAX) {
+    over_budget(p, d, arena_printf(p->arena, "the model needs %lld elements in one array, more than the %d that "
+                                   "the generated code can address", (long long)most, INT32_MAX), every, nreal + nint);
+    return false;
+  }
+  return true;
 }

@@ -374,6 +374,7 @@ typedef struct Checked {
   OpId schedule;
   Bound schedule_args[MAX_ARGS];
   long long batch;
+  Loc batch_loc;         /* the batch setting's value, or the model's name */
   long long seed;
   double clip_norm;      /* 0: off */
 } Checked;
@@ -514,8 +515,13 @@ void autodiff(Program *p);
 /* -------------------------------------------------------------- memplan.c */
 
 /* Gives every buffer an offset in its arena, sharing memory between buffers whose live
- * ranges over the train step do not overlap. */
-void memplan(Program *p);
+ * ranges over the train step do not overlap. Returns false, with an error at the batch
+ * setting and a note at the largest buffers, when the model struct would need more than
+ * `budget` bytes, or more elements in an arena than the generated code can address. */
+#define DEFAULT_MEMORY_BUDGET (4LL << 30)
+bool memplan(Program *p, Diag *d, int64_t budget);
+/* The optimizer's state arrays, each the size of the parameters: 0, 1 or 2. */
+int64_t optimizer_states(const Checked *c);
 
 /* ---------------------------------------------------------------- opgen.c */
 

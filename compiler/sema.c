@@ -1056,6 +1056,7 @@ static void check_settings(Checker *c) {
     if (b->number->i < 1 || b->number->i > 1 << 20)
       error_at(d, b->number->loc, "batch must be between 1 and %d, got %lld", 1 << 20, b->number->i);
     out->batch = b->number->i;
+    out->batch_loc = b->number->loc;
   }
   if (c->setting[DECL_SEED])
     out->seed = c->setting[DECL_SEED]->number->i;
@@ -1071,6 +1072,7 @@ Checked *check_model(Arena *a, Diag *d, Model *m) {
   Checker c = {.sema = {a, d}, .task = -1, .model_ast = m};
   Checked *out = c.out = arena_alloc(a, sizeof *out);
   out->name = m->name;
+  out->batch_loc = m->loc;
 
   /* Declare every model-level name first: later uses of earlier names resolve, and uses of
    * later names get "used before its definition" rather than "unknown". */

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MTLRT_ABI_VERSION 2
+#define MTLRT_ABI_VERSION 3
 
 #ifdef __cplusplus
 extern "C" {

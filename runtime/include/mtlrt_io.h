@@ -91,6 +91,14 @@ int mtlrt_safetensors_load(const char *path, const mtlrt_tensor_ref *t, int n, m
 int mtlrt_safetensors_fload(FILE *f, const char *name, const mtlrt_tensor_ref *t, int n,
                             mtlrt_meta *meta, int nmeta, char *err, size_t errlen);
 
+/* Refuses a checkpoint of another model: reads only the header of `path` (well-formed as
+ * for mtlrt_safetensors_load) and returns -1, with a message that names both, when its
+ * "__metadata__" has a "model" other than `model` or a "layout" other than `layout` (see
+ * mtlrt_model_info.layout). A file without them, such as one that PyTorch wrote, passes;
+ * the strict load that follows checks its tensors. */
+int mtlrt_safetensors_check_model(const char *path, const char *model, const char *layout,
+                                  char *err, size_t errlen);
+
 /* ---- NPY data files ------------------------------------------------------------------ */
 
 /* The element types a data file may hold (spec §10), as written in its header's descr:

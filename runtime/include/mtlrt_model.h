@@ -53,7 +53,30 @@ typedef struct mtlrt_node_info {
   int shape[MTLRT_MAX_RANK];      /* per sample */
   int64_t params;                 /* trainable parameters */
   int64_t flops;                  /* forward FLOPs per sample */
+  int line;                       /* the .mtl line that declares it */
+  int task;                       /* the task whose head it is in, or -1 (inputs, shared blocks) */
 } mtlrt_node_info;
+
+/* Where a probe (mtlrt_model_info.probe) met the first NaN or infinity of a step. */
+typedef enum {
+  MTLRT_FAULT_FORWARD = 1, /* the output of `node` (an input: the data) */
+  MTLRT_FAULT_LOSS,        /* the loss of the task whose output is `node` */
+  MTLRT_FAULT_BACKWARD,    /* a gradient that the backward step of `node` computed: of one
+                              of its inputs or of its parameters */
+  MTLRT_FAULT_OBJECTIVE,   /* the objective or its combination of the task gradients; node -1 */
+} mtlrt_fault_phase;
+
+typedef struct mtlrt_fault {
+  mtlrt_fault_phase phase;
+  int node;                       /* index into mtlrt_model_info.nodes */
+} mtlrt_fault;
+
+/* What the generated passes call when a probe finds a value that is not finite. */
+static inline int mtlrt_fault_at(mtlrt_fault *f, mtlrt_fault_phase phase, int node) {
+  f->phase = phase;
+  f->node = node;
+  return 1;
+}
 
 /* The arrays of the model struct that hold parameters and their companions. */
 typedef enum {
@@ -77,6 +100,8 @@ typedef struct mtlrt_param_info {
 
 typedef struct mtlrt_model_info {
   const char *name;               /* the model's name */
+  const char *layout;             /* a hash of the keys and shapes of `params`, as 16 hex digits:
+                                     checkpoints carry it, and name, in their metadata */
   int abi_version;                /* MTLRT_ABI_VERSION it was generated for */
   int real_bytes;                 /* 4 (float) or 8 (double) */
   int batch;                      /* the static batch: every n is in [1, batch] */
@@ -105,9 +130,19 @@ typedef struct mtlrt_model_info {
    * task_loss[ntasks]; returns the objective. Parameters are not changed. */
   double (*grad)(void *m, int n, const void *const *inputs, const void *const *targets,
                  double *task_loss);
-  /* grad(), then gradient clipping and one optimizer step. */
+  /* grad(), then apply(). */
   double (*train_step)(void *m, int n, const void *const *inputs, const void *const *targets,
                        double *task_loss);
+  /* The update after grad(): gradient clipping, one optimizer step, the objective's step. */
+  void (*apply)(void *m, const double *task_loss);
+  /* Undoes what the last grad() changed besides the gradients (running statistics, batch
+   * counters, the objective's state), for a batch that is not to be learnt from. */
+  void (*rollback)(void *m);
+  /* Explains the last grad() on the same batch: rolls it back and runs it again, checking
+   * every value as it is computed. Returns 1 at the first NaN or infinity, saying where in
+   * *fault, or 0 if there is none; grad() can follow, or rollback(). */
+  int (*probe)(void *m, int n, const void *const *inputs, const void *const *targets,
+               mtlrt_fault *fault);
   /* Evaluation-mode forward pass; writes each task's output. */
   void (*forward)(void *m, int n, const void *const *inputs, void *const *outputs);
   /* Evaluation of one batch: adds each task's summed loss over its labelled elements to

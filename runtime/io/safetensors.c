@@ -1166,43 +1166,76 @@ static int check_request(Load *L) {
   return 0;
 }
 
-int mtlrt_safetensors_fload(FILE *f, const char *name, const mtlrt_tensor_ref *t, int n,
-                            mtlrt_meta *meta, int nmeta, char *err, size_t errlen) {
-  Load L;
-  memset(&L, 0, sizeof L);
-  L.f = f, L.file = name ? name : "(stream)", L.err = err, L.errlen = errlen;
-  L.t = t, L.n = n, L.meta = meta, L.nmeta = nmeta;
+/* Sets up L for the stream f and reads the header's length, checking it against the file. */
+static int begin_load(Load *L, FILE *f, const char *name, const mtlrt_tensor_ref *t, int n,
+                      mtlrt_meta *meta, int nmeta, char *err, size_t errlen) {
+  memset(L, 0, sizeof *L);
+  L->f = f, L->file = name ? name : "(stream)", L->err = err, L->errlen = errlen;
+  L->t = t, L->n = n, L->meta = meta, L->nmeta = nmeta;
   if (err && errlen)
     err[0] = '\0';
-  if (check_request(&L))
+  if (check_request(L))
     return -1;
 
   unsigned char size[8];
   if (fseek(f, 0, SEEK_END) != 0)
-    return fail(err, errlen, L.file, "cannot seek: %s", strerror(errno));
+    return fail(err, errlen, L->file, "cannot seek: %s", strerror(errno));
   long fsize = ftell(f);
   if (fsize < 0)
-    return fail(err, errlen, L.file, "cannot tell the file size: %s", strerror(errno));
+    return fail(err, errlen, L->file, "cannot tell the file size: %s", strerror(errno));
   if (fsize < 8)
-    return fail(err, errlen, L.file,
+    return fail(err, errlen, L->file,
                 "not a safetensors file (%ld bytes, less than the 8 of the header length)", fsize);
   if (fseek(f, 0, SEEK_SET) != 0 || fread(size, 1, 8, f) != 8)
-    return fail(err, errlen, L.file, "cannot read the header length");
+    return fail(err, errlen, L->file, "cannot read the header length");
   for (int i = 0; i < 8; i++)
-    L.hlen |= (uint64_t)size[i] << (8 * i);
-  if (L.hlen > (uint64_t)fsize - 8)
-    return fail(err, errlen, L.file,
+    L->hlen |= (uint64_t)size[i] << (8 * i);
+  if (L->hlen > (uint64_t)fsize - 8)
+    return fail(err, errlen, L->file,
                 "not a safetensors file (header length %" PRIu64 " exceeds the file size %ld)",
-                L.hlen, fsize);
-  if (L.hlen > MTLRT_ST_MAX_HEADER)
-    return fail(err, errlen, L.file, "header length %" PRIu64 " exceeds the limit of %d bytes",
-                L.hlen, MTLRT_ST_MAX_HEADER);
-  if (L.hlen < 2)
-    return fail(err, errlen, L.file, "not a safetensors file (header length %" PRIu64 ")", L.hlen);
-  L.bufsize = (uint64_t)fsize - 8 - L.hlen;
+                L->hlen, fsize);
+  if (L->hlen > MTLRT_ST_MAX_HEADER)
+    return fail(err, errlen, L->file, "header length %" PRIu64 " exceeds the limit of %d bytes",
+                L->hlen, MTLRT_ST_MAX_HEADER);
+  if (L->hlen < 2)
+    return fail(err, errlen, L->file, "not a safetensors file (header length %" PRIu64 ")", L->hlen);
+  L->bufsize = (uint64_t)fsize - 8 - L->hlen;
+  return 0;
+}
 
-  if (check_tensors(&L) || check_tiling(&L) || load_data(&L))
+int mtlrt_safetensors_fload(FILE *f, const char *name, const mtlrt_tensor_ref *t, int n,
+                            mtlrt_meta *meta, int nmeta, char *err, size_t errlen) {
+  Load L;
+  if (begin_load(&L, f, name, t, n, meta, nmeta, err, errlen) || check_tensors(&L) ||
+      check_tiling(&L) || load_data(&L))
     return -1;
+  return 0;
+}
+
+int mtlrt_safetensors_check_model(const char *path, const char *model, const char *layout,
+                                  char *err, size_t errlen) {
+  if (!path)
+    return fail(err, errlen, "(null)", "no file name");
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return fail(err, errlen, path, "cannot open: %s", strerror(errno));
+  Load L;
+  char p[PNAME];
+  mtlrt_meta meta[2] = {{"model", ""}, {"layout", ""}};
+  int rc = begin_load(&L, f, path, NULL, 0, meta, 2, err, errlen);
+  L.meta_check = 1;
+  rc = rc ? rc : run_pass(&L, PASS_META);
+  fclose(f);
+  if (rc)
+    return -1;
+  if (*meta[0].value && strcmp(meta[0].value, model))
+    return fail(err, errlen, path, "a checkpoint of the model '%s', not of '%s'",
+                printable(p, sizeof p, meta[0].value), model);
+  if (*meta[1].value && strcmp(meta[1].value, layout))
+    return fail(err, errlen, path,
+                "written by another version of the model '%s': its parameters' names and shapes "
+                "(layout %s) are not this one's (layout %s)",
+                model, printable(p, sizeof p, meta[1].value), layout);
   return 0;
 }
 

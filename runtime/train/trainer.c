@@ -66,13 +66,14 @@ typedef struct Options {
   double lr;                                  /* NaN: the model's */
   long long seed;
   bool has_seed, no_shuffle, quiet, json, probs;
+  bool on_nan, skip_nan;                      /* --on-nan given; its value is skip */
 } Options;
 
 static const char *const train_help =
     "usage: %s train --train DIR [--val DIR] [--epochs N] [--lr X] [--seed N] [--threads N]\n"
     "              [--init FILE] [--save FILE] [--checkpoint FILE] [--resume FILE]\n"
     "              [--log FILE.csv] [--plot FILE.svg] [--steps N] [--no-shuffle] [--quiet]\n"
-    "              [--only TASK]\n"
+    "              [--only TASK] [--on-nan stop|skip]\n"
     "\n"
     "Trains the model on DIR/<name>.npy for every input and target, N samples each.\n"
     "  --val DIR          evaluate on DIR after every epoch (loss and metrics per task)\n"
@@ -89,7 +90,11 @@ static const char *const train_help =
     "  --steps N          stop after N optimizer steps\n"
     "  --no-shuffle       keep the file order\n"
     "  --quiet            one line per epoch, no progress bar\n"
-    "  --only TASK        the single-task baseline: the other tasks' labels count as missing\n";
+    "  --only TASK        the single-task baseline: the other tasks' labels count as missing\n"
+    "  --on-nan stop|skip a NaN or an infinity in a loss or a gradient stops training there,\n"
+    "                     naming the task, the step and the first layer where it appeared\n"
+    "                     (stop, the default; nothing is saved after the last checkpoint), or\n"
+    "                     skips that batch, leaving the model as it was before it (skip)\n";
 static const char *const eval_help =
     "usage: %s eval --data DIR --load FILE [--json] [--threads N]\n"
     "\n"
@@ -130,7 +135,8 @@ static bool parse_long(const char *s, long lo, long *out) {
 static int parse_options(int argc, char **argv, Options *o) {
   static const char *const value_opts[] = {"--train", "--val", "--data", "--out", "--init", "--save",
                                            "--checkpoint", "--resume", "--load", "--log", "--plot",
-                                           "--epochs", "--steps", "--threads", "--lr", "--seed", "--only"};
+                                           "--epochs", "--steps", "--threads", "--lr", "--seed", "--only",
+                                           "--on-nan"};
   const char *help = !strcmp(o->cmd, "train") ? train_help : !strcmp(o->cmd, "eval") ? eval_help
                      : !strcmp(o->cmd, "predict") ? predict_help : info_help;
   for (int i = 2; i < argc; i++) {
@@ -160,6 +166,11 @@ static int parse_options(int argc, char **argv, Options *o) {
     else if (!strcmp(a, "--log")) o->log = v;
     else if (!strcmp(a, "--plot")) o->plot = v;
     else if (!strcmp(a, "--only")) o->only = v;
+    else if (!strcmp(a, "--on-nan")) {
+      ok = !strcmp(v, "stop") || !strcmp(v, "skip");
+      o->skip_nan = !strcmp(v, "skip");
+      o->on_nan = true;
+    }
     else if (!strcmp(a, "--epochs")) ok = parse_long(v, 1, &o->epochs);
     else if (!strcmp(a, "--steps")) ok = parse_long(v, 1, &o->steps);
     else if (!strcmp(a, "--threads")) ok = parse_long(v, 1, &o->threads) && o->threads <= MTLRT_MAX_THREADS;
@@ -182,7 +193,7 @@ static int parse_options(int argc, char **argv, Options *o) {
       return usage_error(o->cmd, "invalid value '%s' for %s", v, a);
   }
   /* Each command's options: anything else given is a mistake worth saying. */
-  const char *allowed = !strcmp(o->cmd, "train") ? "train val epochs lr seed threads init save checkpoint resume log plot steps shuffle quiet only"
+  const char *allowed = !strcmp(o->cmd, "train") ? "train val epochs lr seed threads init save checkpoint resume log plot steps shuffle quiet only on-nan"
                         : !strcmp(o->cmd, "eval") ? "data load json threads"
                         : !strcmp(o->cmd, "predict") ? "data load out probs threads" : "json";
   struct { const char *name; bool given; } given[] = {
@@ -191,7 +202,7 @@ static int parse_options(int argc, char **argv, Options *o) {
       {"log", o->log}, {"plot", o->plot}, {"epochs", o->epochs != 1}, {"steps", o->steps > 0},
       {"threads", o->threads != 1}, {"lr", !isnan(o->lr)}, {"seed", o->has_seed},
       {"shuffle", o->no_shuffle}, {"quiet", o->quiet}, {"json", o->json}, {"probs", o->probs},
-      {"only", o->only}};
+      {"only", o->only}, {"on-nan", o->on_nan}};
   for (size_t k = 0; k < sizeof given / sizeof *given; k++)
     if (given[k].given && !strstr(allowed, given[k].name))
       return usage_error(o->cmd, "'%s' does not take --%s%s", o->cmd,
@@ -463,15 +474,17 @@ static int save_checkpoint(const mtlrt_model_info *info, void *model, const char
   char err[512];
   int n = checkpoint_tensors(info, model, true);
   const mtlrt_train_state *st = state_of(model);
-  mtlrt_meta meta[6] = {{"format", "pt"}, {"model", ""}, {"epoch", ""}, {"step", ""}, {"seed", ""}, {"lr", ""}};
+  mtlrt_meta meta[7] = {{"format", "pt"}, {"model", ""}, {"epoch", ""}, {"step", ""}, {"seed", ""}, {"lr", ""},
+                       {"layout", ""}};
   snprintf(meta[1].value, sizeof meta[1].value, "%s", info->name);
+  snprintf(meta[6].value, sizeof meta[6].value, "%s", info->layout);
   snprintf(meta[2].value, sizeof meta[2].value, "%ld", epoch);
   snprintf(meta[3].value, sizeof meta[3].value, "%ld", st->step);
   snprintf(meta[4].value, sizeof meta[4].value, "%" PRIu64, st->seed);
   snprintf(meta[5].value, sizeof meta[5].value, "%.17g", st->base_lr);
   if (n < 0)
     return fail("%s: the model has more than %d tensors to checkpoint", path, MAX_TENSORS);
-  if (mtlrt_safetensors_save(path, tensors, n, meta, 6, info->real_bytes == 8 ? MTLRT_DT_F64 : MTLRT_DT_F32, err, sizeof err))
+  if (mtlrt_safetensors_save(path, tensors, n, meta, 7, info->real_bytes == 8 ? MTLRT_DT_F64 : MTLRT_DT_F32, err, sizeof err))
     return fail("%s", err);
   return 0;
 }
@@ -483,7 +496,8 @@ static int resume_checkpoint(const mtlrt_model_info *info, void *model, const ch
   mtlrt_meta meta[5] = {{"model", ""}, {"epoch", ""}, {"step", ""}, {"seed", ""}, {"lr", ""}};
   if (n < 0)
     return fail("%s: the model has more than %d tensors to checkpoint", path, MAX_TENSORS);
-  if (mtlrt_safetensors_load(path, tensors, n, meta, 5, err, sizeof err))
+  if (mtlrt_safetensors_check_model(path, info->name, info->layout, err, sizeof err) ||
+      mtlrt_safetensors_load(path, tensors, n, meta, 5, err, sizeof err))
     return fail("%s", err);
   mtlrt_train_state *st = state_of(model);
   char *end;
@@ -690,6 +704,110 @@ static int log_epoch(const mtlrt_model_info *info, const void *model, const Opti
   return 0;
 }
 
+/* ---- what the trainer never overwrites ---- */
+
+/* An output file of a command: --save, --checkpoint, --log, --plot, predict's OUT/<task>.npy. */
+typedef struct Output {
+  const char *what;  /* "--save", ... */
+  const char *path;  /* NULL: not asked for */
+  bool weights;      /* it may replace the weights the run started from (--init, --resume) */
+} Output;
+
+static bool same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Refuses outputs that would replace a data file of the run (through any name: a link or
+ * another spelling of the path), the weights it reads (except a checkpoint or the weights
+ * being continued), or one another. */
+static int check_outputs(const mtlrt_model_info *info, const Output *out, int nout, const Dataset *const *sets,
+                         int nsets, const char *const *weights, int nweights) {
+  char data[PATH];
+  for (int k = 0; k < nout; k++) {
+    const Output *a = &out[k];
+    if (!a->path)
+      continue;
+    for (int j = 0; j < k; j++)
+      if (out[j].path && (!strcmp(out[j].path, a->path) || same_file(out[j].path, a->path)))
+        return fail("%s %s and %s %s are the same file", out[j].what, out[j].path, a->what, a->path);
+    for (int d = 0; d < nsets; d++)
+      for (int i = 0; i < info->ninputs + (sets[d]->with_targets ? info->ntargets : 0); i++) {
+        const char *name = i < info->ninputs ? info->inputs[i].name : info->targets[i - info->ninputs].name;
+        snprintf(data, sizeof data, "%s/%s.npy", sets[d]->dir, name);
+        if (same_file(a->path, data))
+          return fail("%s %s is the data file %s: the trainer never overwrites its input", a->what, a->path, data);
+      }
+    for (int w = 0; !a->weights && w < nweights; w++)
+      if (weights[w] && same_file(a->path, weights[w]))
+        return fail("%s %s is the weights file %s that this run reads", a->what, a->path, weights[w]);
+  }
+  return 0;
+}
+
+/* ---- steps with a NaN or an infinity (--on-nan) ---- */
+
+#define MAX_NAN_REPORTS 10 /* --on-nan skip: the skipped steps described in full */
+
+static bool step_finite(const mtlrt_model_info *info, void *model, double loss, const double *tl) {
+  bool ok = isfinite(loss);
+  for (int t = 0; t < info->ntasks; t++)
+    ok &= isfinite(tl[t]);
+  const void *grad = info->array(model, MTLRT_ARRAY_GRAD);
+  return ok && (info->real_bytes == 8 ? mtlrt_all_finite_f64((size_t)info->param_elems, grad)
+                                      : mtlrt_all_finite_f32((size_t)info->param_elems, grad));
+}
+
+static void describe_node(const mtlrt_model_info *info, int node) {
+  const mtlrt_node_info *nd = &info->nodes[node];
+  fprintf(stderr, "node '%s' (%s, line %d, %s%s%s)", nd->name, nd->op, nd->line, nd->task < 0 ? "shared" : "task '",
+          nd->task < 0 ? "" : info->tasks[nd->task].name, nd->task < 0 ? "" : "'");
+}
+
+/* Says where the step's first NaN or infinity appeared: the tasks whose loss it reached, and
+ * the first layer (or input sample) that held one, found by running the step again under a
+ * probe. The step is left as grad() left it. */
+static void report_nonfinite(const mtlrt_model_info *info, void *model, const Dataset *d, int n, void *const *inputs,
+                             void *const *targets, const double *tl, long epoch, long batch, bool skip) {
+  mtlrt_fault f = {0};
+  bool found = info->probe(model, n, (const void *const *)inputs, (const void *const *)targets, &f);
+  fprintf(stderr, "%s: %s: step %ld (epoch %ld, batch %ld): a NaN or an infinity", prog, skip ? "warning" : "error",
+          state_of(model)->step + 1, epoch + 1, batch + 1);
+  int bad = 0;
+  for (int t = 0; t < info->ntasks; t++)
+    if (!isfinite(tl[t]))
+      fprintf(stderr, "%s task '%s' (loss %s)", bad++ ? "," : " in", info->tasks[t].name,
+              isnan(tl[t]) ? "nan" : tl[t] > 0 ? "inf" : "-inf");
+  fprintf(stderr, "%s\n  it first appeared ", bad ? "" : " in the gradients; every task's loss is finite");
+  const mtlrt_node_info *nd = found && f.node >= 0 ? &info->nodes[f.node] : NULL;
+  if (!found) {
+    fprintf(stderr, "nowhere when the step was run again: the computation is not deterministic\n");
+  } else if (f.phase == MTLRT_FAULT_FORWARD && !strcmp(nd->op, "input")) {
+    for (int i = 0; i < info->ninputs; i++) {
+      if (strcmp(info->inputs[i].name, nd->name))
+        continue;
+      size_t elems = (size_t)info->inputs[i].elems, bytes = elems * (size_t)info->real_bytes;
+      int s = 0;
+      while (s + 1 < n && (info->real_bytes == 8 ? mtlrt_all_finite_f64(elems, (const double *)((char *)inputs[i] + s * bytes))
+                                                 : mtlrt_all_finite_f32(elems, (const float *)((char *)inputs[i] + s * bytes))))
+        s++;
+      fprintf(stderr, "in the data: the input '%s' of sample %" PRId64 " of %s/%s.npy\n", nd->name, rows[s], d->dir,
+              nd->name);
+    }
+  } else if (f.phase == MTLRT_FAULT_FORWARD || f.phase == MTLRT_FAULT_BACKWARD) {
+    fprintf(stderr, "in the %s of ", f.phase == MTLRT_FAULT_FORWARD ? "forward pass, in the output" : "backward pass, in the gradients");
+    describe_node(info, f.node);
+    fputc('\n', stderr);
+  } else if (f.phase == MTLRT_FAULT_LOSS) {
+    fprintf(stderr, "in the loss of task '%s' (%s), computed from finite outputs of ", info->tasks[nd->task].name,
+            info->tasks[nd->task].loss);
+    describe_node(info, f.node);
+    fputc('\n', stderr);
+  } else {
+    fprintf(stderr, "in the objective (%s), from finite task losses and gradients\n", info->objective);
+  }
+}
+
 /* ---- commands ---- */
 
 static double task_sums[MAX_TASKS], task_loss[MAX_TASKS];
@@ -726,11 +844,23 @@ static int train(const mtlrt_model_info *info, void *model, const Options *o, vo
     close_dataset(info, &train_set);
     return 1;
   }
-  Log log;
+  const Output outputs_of_train[] = {{"--save", o->save, true}, {"--checkpoint", o->checkpoint, true},
+                                     {"--log", o->log, false}, {"--plot", o->plot, false}};
+  const Dataset *const sets[] = {&train_set, &val_set};
+  const char *const weights[] = {o->init, o->resume};
+  Log log = {0};
+  if (check_outputs(info, outputs_of_train, 4, sets, o->val ? 2 : 1, weights, 2)) {
+    rc = 1;
+    goto done;
+  }
   if (open_log(info, o, &log, o->resume != NULL)) {
     rc = 1;
     goto done;
   }
+  long skipped = 0;        /* --on-nan skip: batches skipped so far */
+  char last_saved[PATH + 64]; /* for --on-nan stop's message */
+  snprintf(last_saved, sizeof last_saved, "%s%s", o->resume ? "nothing saved since resuming from " : "nothing saved",
+           o->resume ? o->resume : "");
   Progress p = {.bar = !o->quiet && isatty(STDERR_FILENO), .epochs = o->epochs,
                 .batches = (long)((train_set.n + info->batch - 1) / info->batch)};
   bool stop = false;
@@ -743,7 +873,7 @@ static int train(const mtlrt_model_info *info, void *model, const Options *o, vo
     double loss_sum = 0;
     int64_t seen = 0;
     memset(task_sums, 0, sizeof task_sums);
-    long done = 0;
+    long done = 0, skipped_epoch = 0;
     for (int64_t b = 0; b < train_set.n && !stop; b += info->batch, done++) {
       int n = (int)(train_set.n - b < info->batch ? train_set.n - b : info->batch);
       for (int i = 0; i < n; i++)
@@ -751,7 +881,21 @@ static int train(const mtlrt_model_info *info, void *model, const Options *o, vo
       gather(info, &train_set, rows, n, inputs, targets);
       if (only >= 0)
         keep_only(info, only, n, targets);
-      double loss = info->train_step(model, n, (const void *const *)inputs, (const void *const *)targets, task_loss);
+      double loss = info->grad(model, n, (const void *const *)inputs, (const void *const *)targets, task_loss);
+      if (!step_finite(info, model, loss, task_loss)) {
+        if (!o->skip_nan || skipped < MAX_NAN_REPORTS)
+          report_nonfinite(info, model, &train_set, n, inputs, targets, task_loss, epoch, done, o->skip_nan);
+        if (!o->skip_nan) {
+          fprintf(stderr, "  training stopped, %s (--on-nan skip would skip such batches)\n", last_saved);
+          rc = 1;
+          goto stopped;
+        }
+        info->rollback(model);
+        skipped++;
+        skipped_epoch++;
+        continue;
+      }
+      info->apply(model, task_loss);
       loss_sum += loss * n;
       for (int t = 0; t < info->ntasks; t++)
         task_sums[t] += task_loss[t] * n;
@@ -763,6 +907,8 @@ static int train(const mtlrt_model_info *info, void *model, const Options *o, vo
     }
     p.batches = done; /* --steps may end the epoch early */
     draw(info, model, &p, done, seen, loss_sum / (double)seen, task_loss, true);
+    if (skipped_epoch)
+      fprintf(stderr, "  skipped %ld batch%s with a NaN or an infinity\n", skipped_epoch, skipped_epoch == 1 ? "" : "es");
     p.batches = (long)((train_set.n + info->batch - 1) / info->batch);
     if (o->val) {
       if (evaluate(info, model, &val_set, inputs, targets, outputs)) {
@@ -776,12 +922,15 @@ static int train(const mtlrt_model_info *info, void *model, const Options *o, vo
       rc = 1;
       break;
     }
+    if (o->checkpoint)
+      snprintf(last_saved, sizeof last_saved, "the last state saved is %s, of epoch %ld", o->checkpoint, epoch + 1);
   }
   if (rc == 0 && o->save) {
     char err[512];
     if (info->save(model, o->save, err, sizeof err))
       rc = fail("%s", err);
   }
+stopped:
   if (log.csv)
     fclose(log.csv);
 done:
@@ -850,6 +999,17 @@ static int predict(const mtlrt_model_info *info, void *model, const Options *o, 
   if (load_weights(info, model, o->load) || open_dataset(info, o->data, false, &d, targets))
     return 1;
   int rc = 0, opened = 0;
+  static char out_paths[MAX_TASKS][PATH];
+  Output outs[MAX_TASKS];
+  const Dataset *const sets[] = {&d};
+  for (int t = 0; t < info->ntasks; t++) {
+    snprintf(out_paths[t], PATH, "%s/%s.npy", o->out, info->tasks[t].name);
+    outs[t] = (Output){"--out", out_paths[t], false};
+  }
+  if (check_outputs(info, outs, info->ntasks, sets, 1, &o->load, 1)) {
+    rc = 1;
+    goto done;
+  }
   if (mkdir(o->out, 0777) && errno != EEXIST) {
     rc = fail("%s: cannot create the directory: %s", o->out, strerror(errno));
     goto done;
@@ -859,9 +1019,7 @@ static int predict(const mtlrt_model_info *info, void *model, const Options *o, 
     int64_t shape[MTLRT_MAX_RANK + 1] = {d.n};
     for (int k = 0; k < task->output.rank; k++)
       shape[k + 1] = task->output.shape[k];
-    char path[PATH];
-    snprintf(path, sizeof path, "%s/%s.npy", o->out, task->name);
-    if (mtlrt_npy_create(&writers[opened], path, info->real_bytes == 8 ? MTLRT_NPY_F8 : MTLRT_NPY_F4,
+    if (mtlrt_npy_create(&writers[opened], out_paths[opened], info->real_bytes == 8 ? MTLRT_NPY_F8 : MTLRT_NPY_F4,
                          task->output.rank + 1, shape, err, sizeof err)) {
       rc = fail("%s", err);
       goto done;

@@ -26,12 +26,14 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     Program *program = lower(arena, checked, size % 2, &diag);
     if (program) {
       autodiff(program);
-      memplan(program);
+      if (!memplan(program, &diag, DEFAULT_MEMORY_BUDGET))
+        goto done;
       EmitOptions eo = {.source = "fuzz.mtl", .src = src, .file_name = "fuzz.c", .header_name = "fuzz.h"};
       emit_header(sink, program, &eo);
       emit_c(sink, program, &eo);
     }
   }
+done:
   arena_free(arena);
   if (sink)
     fclose(sink);
