@@ -83,6 +83,22 @@ def check_activations():
         compare(f"{kind} dx", out["dx"], grads(y, dy, x)[0])
 
 
+def check_nonfinite_activations():
+    """NaN and the infinities go through relu and leaky_relu, and back, as in PyTorch."""
+    global failures
+    special = [float("nan"), float("inf"), -float("inf"), 1.5, -1.5, 0.0]
+    for kind, fn in (("relu", F.relu), ("leaky_relu", lambda t: F.leaky_relu(t, 0.2))):
+        x = leaf(torch.tensor(special))  # float32, as the driver computes
+        dy = torch.arange(1.0, 7.0)
+        out = run(kind, [6, 0.2], {"x": x, "dy": dy}, ["y", "dx"])
+        y = fn(x)
+        for name, ours, ref in (("y", out["y"], y), ("dx", out["dx"], grads(y, dy, x)[0])):
+            ours, ref = ours.reshape(-1).float(), ref.detach()
+            same = torch.equal(ours.isnan(), ref.isnan()) and torch.equal(ours.nan_to_num(), ref.nan_to_num())
+            failures += not same
+            print(f"{kind + ' ' + name + ' (NaN, inf)':46s} {'same' if same else 'FAIL: ' + str(ours.tolist())}")
+
+
 def check_softmax():
     x = leaf(rand(4, 7, 5, lo=-4, hi=4))
     dy = rand(4, 7, 5)
@@ -272,7 +288,7 @@ def check_norms():
         compare(f"layernorm {name}", out[name], r)
 
 
-for check in (check_dense, check_activations, check_softmax, check_losses, check_optimizers,
+for check in (check_dense, check_activations, check_nonfinite_activations, check_softmax, check_losses, check_optimizers,
               check_conv2d, check_pools, check_norms, check_upsample, check_conv_transpose2d):
     check()
 print(f"torch {torch.__version__}: worst relative error {worst:.2e}; {failures} failure(s)")
