@@ -143,10 +143,12 @@ static void over_budget(const Program *p, Diag *d, const char *why, Buf **bufs, 
               uses[i].node->kind == NODE_INPUT ? "input" : uses[i].node->op->name, bytes_text(p->arena, uses[i].bytes));
 }
 
-/* The static memory of the model struct, in bytes (saturated), as emit.c lays it out. */
+/* The static memory of the model struct, in bytes (saturated), as emit.c lays it out; the
+ * few reals per task (weights, objective state) left out. */
 static int64_t struct_bytes(const Program *p) {
   int64_t rb = p->f64 ? 8 : 4, total = sat_mul(p->nparam, rb * (2 + optimizer_states(p->c)));
   total = sat_add(total, sat_mul(sat_add(sat_mul(p->nbuffer, rb), sat_mul(p->ncount, 8)), 2)); /* and saved */
+  total = sat_add(total, sat_mul(sat_mul(objective_task_grad_elems(p), p->c->ntasks), rb));
   total = sat_add(total, sat_mul(p->arena_elems, rb));
   return sat_add(total, sat_mul(p->iarena_elems, 4));
 }

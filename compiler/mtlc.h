@@ -569,6 +569,9 @@ void fuse_conv_pool(Program *p);
  * the shared trunk (it sees the gradients of the representation the heads read). */
 typedef enum { GRADS_JOINT, GRADS_PER_TASK_PARAMS, GRADS_PER_TASK_REP, GRADS_PER_TASK_LAYER } GradPlan;
 GradPlan objective_grad_plan(const Checked *c);
+/* The elements of each task's row of task_grad[] (the shared parameters' gradient), or 0
+ * when the objective keeps none. */
+int64_t objective_task_grad_elems(const Program *p);
 /* GRADS_PER_TASK_LAYER (gradnorm): the last shared layer with a weight matrix that every task
  * depends on, whose per-task gradients the strategy reads, or NULL; then one joint walk from
  * the weighted seeds. */

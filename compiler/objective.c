@@ -296,17 +296,23 @@ void emit_objective_epoch(const Emit *e) {
     g->epoch(e, e->p->c);
 }
 
+int64_t objective_task_grad_elems(const Program *p) {
+  GradPlan plan = objective_grad_plan(p->c);
+  if (plan != GRADS_PER_TASK_PARAMS && plan != GRADS_PER_TASK_LAYER)
+    return 0;
+  SharedRun *runs = arena_alloc(p->arena, sizeof *runs * (size_t)(p->nslots + 1));
+  int nruns;
+  return shared_elems(p, runs, &nruns);
+}
+
 void emit_objective_fields(FILE *f, const Program *p, const char *real) {
   const char *state = objective_state_size(p);
   if (state)
     fprintf(f, "    %s objective_state[%s]; /* what the objective keeps between steps */\n", real, state);
-  GradPlan plan = objective_grad_plan(p->c);
-  if (plan == GRADS_PER_TASK_PARAMS || plan == GRADS_PER_TASK_LAYER) {
-    SharedRun *runs = arena_alloc(p->arena, sizeof *runs * (size_t)(p->nslots + 1));
-    int nruns;
+  int64_t shared = objective_task_grad_elems(p);
+  if (shared)
     fprintf(f, "    %s task_grad[%d][%lld]; /* each task's gradient of the shared parameters */\n", real,
-            p->c->ntasks, (long long)shared_elems(p, runs, &nruns));
-  }
+            p->c->ntasks, (long long)shared);
 }
 
 /* The per-task gradients' pointers of a COMBINE: task_grad[]'s rows, or one representation
