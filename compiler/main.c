@@ -282,33 +282,27 @@ static void put_make_path(FILE *f, const char *p) {
   }
 }
 
-static bool write_depfile(const Options *o) {
-  char *derived = NULL;
+/* The dependency file (-MD, -MF) is opened before anything is written, so that a path that
+ * cannot be written fails the run with no output at all, and committed after the rest. */
+static bool depfile_open(const Options *o, Arena *a, Out *out) {
   const char *path = o->depfile;
   if (!path) {
     const char *dot = strrchr(o->output, '.'), *slash = strrchr(o->output, '/');
-    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - o->output) : strlen(o->output);
-    derived = malloc(stem + 3);
-    if (!derived)
-      return false;
-    memcpy(derived, o->output, stem);
-    strcpy(derived + stem, ".d");
-    path = derived;
+    int stem = (int)(dot && (!slash || dot > slash) ? (size_t)(dot - o->output) : strlen(o->output));
+    path = arena_printf(a, "%.*s.d", stem, o->output);
   }
-  Out out;
-  bool ok = out_open(&out, path);
-  if (ok) {
-    put_make_path(out.f, o->output);
-    fputc(':', out.f);
-    if (strcmp(o->input, "-")) {
-      fputc(' ', out.f);
-      put_make_path(out.f, o->input);
-    }
-    fputc('\n', out.f);
-    ok = out_commit(&out);
+  return out_open(out, path);
+}
+
+static bool depfile_commit(const Options *o, Out *out) {
+  put_make_path(out->f, o->output);
+  fputc(':', out->f);
+  if (strcmp(o->input, "-")) {
+    fputc(' ', out->f);
+    put_make_path(out->f, o->input);
   }
-  free(derived);
-  return ok;
+  fputc('\n', out->f);
+  return out_commit(out);
 }
 
 static const char *base_name(const char *path) {
@@ -404,10 +398,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%d warning%s generated.\n", diag.warnings, diag.warnings == 1 ? "" : "s");
   else if (diag.errors)
     fprintf(stderr, "%d error%s generated.\n", diag.errors, diag.errors == 1 ? "" : "s");
+  bool depend = o.depend && !o.check && !diag.errors;
+  Out dep = {0};
   if (diag.errors) {
     rc = 1;
   } else if (o.check) {
     rc = 0;
+  } else if (depend && !depfile_open(&o, arena, &dep)) {
+    rc = 2;
+    depend = false;
   } else if (o.emit == EMIT_C || o.emit == EMIT_HEADER) {
     Program *program = lower(arena, checked, o.f64, &diag);
     if (!program) {
@@ -434,8 +433,10 @@ int main(int argc, char **argv) {
       rc = out_commit(&out) ? 0 : 2;
     }
   }
-  if (rc == 0 && o.depend && !o.check && !write_depfile(&o))
-    rc = 2;
+  if (depend && rc == 0)
+    rc = depfile_commit(&o, &dep) ? 0 : 2;
+  else if (depend)
+    out_discard(&dep);
   arena_free(arena);
   free(src);
   return rc;

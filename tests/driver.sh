@@ -69,6 +69,9 @@ has "out dir.d" "^out\\\\ dir.txt: model.mtl$" "-MD: rule with an escaped space"
 expect 0 "-MF" -- "$mtlc" --emit shapes model.mtl -o s.txt -MF deps.mk
 has deps.mk "^s.txt: model.mtl$" "-MF: rule"
 expect 2 "-MD needs -o" -- "$mtlc" --emit shapes model.mtl -MD
+expect 2 "-MF into a missing directory" -- "$mtlc" model.mtl -o nodep.c -MF nosuchdir/deps.mk
+[ ! -e nodep.c ] && [ ! -e nodep.h ] && ok "-MF into a missing directory: nothing written" \
+  || fail "-MF into a missing directory: nothing written"
 
 echo "stale" > keep.txt
 expect 1 "an error leaves the old output alone" -- "$mtlc" --emit shapes broken.mtl -o keep.txt
