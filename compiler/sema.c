@@ -1136,7 +1136,7 @@ Checked *check_model(Arena *a, Diag *d, Model *m) {
   /* After an error, most "never used" would only echo it (the misspelt use of a name). */
   if (c.nwarnings)
     qsort(c.warnings, (size_t)c.nwarnings, sizeof *c.warnings, loc_cmp);
-  for (int i = 0; i < c.nwarnings && !d->errors; i++)
+  for (int i = 0, clean = !d->errors; i < c.nwarnings && clean; i++) /* every one under -Werror too */
     warn_at(d, c.warnings[i].loc, "%s", c.warnings[i].msg);
   out->nodes = c.nodes;
   out->nnodes = c.nnodes;

@@ -116,6 +116,9 @@ expect 0 "a warning alone" -- "$mtlc" --check warn.mtl
 has err.txt "^warn.mtl:5:11: warning: input 'unused' is never used$" "warning format"
 expect 1 "-Werror" -- "$mtlc" -Werror --check warn.mtl
 has err.txt "error: input 'unused' is never used \[-Werror\]" "-Werror: message"
+sed 's/input x : f32\[64\];/&\n    input unused : f32[2];\n    input spare : f32[3];/' model.mtl > warn2.mtl
+expect 1 "-Werror with two warnings" -- "$mtlc" -Werror --check warn2.mtl
+has err.txt "^2 errors generated.$" "-Werror: every warning becomes an error"
 
 # Hostile inputs: 1 MiB of random bytes and 1 MiB of random tokens, each under a second.
 head -c 1048576 /dev/urandom > random.mtl
