@@ -27,12 +27,6 @@ static void touch_all(Buf **bufs, int n, int at) {
     touch(bufs[k], at);
 }
 
-/* a + b, or INT64_MAX when that overflows; a, b >= 0. */
-static int64_t sat_add(int64_t a, int64_t b) { return a > INT64_MAX - b ? INT64_MAX : a + b; }
-
-/* a * b, or INT64_MAX when that overflows; a, b >= 0. */
-static int64_t sat_mul(int64_t a, int64_t b) { return b && a > INT64_MAX / b ? INT64_MAX : a * b; }
-
 static int64_t size_of(const Program *p, const Buf *b) {
   return sat_add(sat_mul(b->per_sample, p->c->batch), b->fixed);
 }

@@ -9,6 +9,17 @@
 
 #define MAX_RANK 8              /* per-sample rank limit of every tensor */
 #define MAX_ELEMS 2147483647LL  /* element limit of one tensor (per sample) */
+
+/* Sizes and FLOP counts are computed saturated: INT64_MAX stands for "too many" and is
+ * refused where a limit is checked, never wrapped. Both take non-negative operands. */
+static inline int64_t sat_mul(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+static inline int64_t sat_add(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
 #define MAX_ERRORS 20           /* a run stops reporting after this many errors */
 
 typedef struct Loc {

@@ -10,15 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int64_t mul(int64_t a, int64_t b) {
-  int64_t r;
-  return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
-}
-
-static int64_t add(int64_t a, int64_t b) {
-  int64_t r;
-  return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
-}
 
 static const Shape *in_shape(const Node *n, int i) { return &n->inputs[i]->shape; }
 
@@ -36,7 +27,7 @@ static bool shape_dense(Sema *s, Node *n) {
   bool bias = node_arg(n, "bias")->num != 0;
   int64_t f = in.dim[in.rank - 1], lead = shape_elems(in) / f;
   out.dim[out.rank - 1] = units;
-  n->flops = add(mul(mul(2 * lead, f), units), bias ? mul(lead, units) : 0);
+  n->flops = sat_add(sat_mul(sat_mul(2 * lead, f), units), bias ? sat_mul(lead, units) : 0);
   return set_elems(s, n, out) && add_param(s, n, "weight", shape_of(2, units, (int)f), true) &&
          (!bias || add_param(s, n, "bias", shape_of(1, units), true));
 }
@@ -86,8 +77,8 @@ static bool shape_conv2d(Sema *s, Node *n) {
     return false;
   }
   Shape sh = shape_of(3, c, (int)out[0], (int)out[1]);
-  int64_t per_out = (int64_t)in.dim[0] / groups * k[0] * k[1];
-  n->flops = add(mul(2 * per_out, shape_elems(sh)), bias ? shape_elems(sh) : 0);
+  int64_t per_out = sat_mul(sat_mul((int64_t)in.dim[0] / groups, k[0]), k[1]); /* padding lets k exceed the input */
+  n->flops = sat_add(sat_mul(sat_mul(2, per_out), shape_elems(sh)), bias ? shape_elems(sh) : 0);
   return set_elems(s, n, sh) &&
          add_param(s, n, "weight", shape_of(4, c, in.dim[0] / groups, k[0], k[1]), true) &&
          (!bias || add_param(s, n, "bias", shape_of(1, c), true));
@@ -116,7 +107,8 @@ static bool shape_conv_transpose2d(Sema *s, Node *n) {
     return false;
   }
   Shape sh = shape_of(3, c, (int)out[0], (int)out[1]);
-  n->flops = add(mul(2 * (int64_t)c * k[0] * k[1], shape_elems(in)), bias ? shape_elems(sh) : 0);
+  n->flops = sat_add(sat_mul(sat_mul(sat_mul(2 * (int64_t)c, k[0]), k[1]), shape_elems(in)),
+                     bias ? shape_elems(sh) : 0);
   return set_elems(s, n, sh) && add_param(s, n, "weight", shape_of(4, in.dim[0], c, k[0], k[1]), true) &&
          (!bias || add_param(s, n, "bias", shape_of(1, c), true));
 }
@@ -140,7 +132,7 @@ static bool shape_pool2d(Sema *s, Node *n) {
   if (!window_fits(s, n, out, k, (const int[2]){1, 1}, "window"))
     return false;
   Shape sh = shape_of(3, in.dim[0], (int)out[0], (int)out[1]);
-  n->flops = mul(shape_elems(sh), (int64_t)k[0] * k[1]);
+  n->flops = sat_mul(shape_elems(sh), (int64_t)k[0] * k[1]);
   return set_elems(s, n, sh);
 }
 
@@ -156,14 +148,14 @@ static bool shape_upsample(Sema *s, Node *n) {
     return false;
   Shape in = *in_shape(n, 0);
   const int *sc = node_arg(n, "scale")->pair;
-  int64_t h = mul(in.dim[1], sc[0]), w = mul(in.dim[2], sc[1]);
+  int64_t h = sat_mul(in.dim[1], sc[0]), w = sat_mul(in.dim[2], sc[1]);
   if (h > INT_MAX || w > INT_MAX) {
     node_error(s, n, "upsample: the output is too large");
     return false;
   }
   Shape sh = shape_of(3, in.dim[0], (int)h, (int)w);
   bool bilinear = node_arg(n, "mode")->num == 1;
-  n->flops = bilinear ? mul(8, shape_elems(sh)) : 0; /* four multiply-adds per output */
+  n->flops = bilinear ? sat_mul(8, shape_elems(sh)) : 0; /* four multiply-adds per output */
   return set_elems(s, n, sh);
 }
 
@@ -187,7 +179,7 @@ static bool shape_reshape(Sema *s, Node *n) {
                  b->ints[i]);
       return false;
     } else {
-      known = mul(known, b->ints[i]);
+      known = sat_mul(known, b->ints[i]);
       sh.dim[i] = (int)b->ints[i];
     }
   }
@@ -226,7 +218,7 @@ static bool shape_softmax(Sema *s, Node *n) {
   int axis;
   if (!resolve_axis(s, n, in_shape(n, 0), &axis))
     return false;
-  n->flops = mul(3, shape_elems(*in_shape(n, 0)));
+  n->flops = sat_mul(3, shape_elems(*in_shape(n, 0)));
   return set_elems(s, n, *in_shape(n, 0));
 }
 
@@ -237,14 +229,14 @@ static bool shape_batchnorm(Sema *s, Node *n) {
     return false;
   }
   Shape c = shape_of(1, in.dim[0]);
-  n->flops = mul(2, shape_elems(in));
+  n->flops = sat_mul(2, shape_elems(in));
   return set_elems(s, n, in) && add_param(s, n, "weight", c, true) && add_param(s, n, "bias", c, true) &&
          add_param(s, n, "running_mean", c, false) && add_param(s, n, "running_var", c, false);
 }
 
 static bool shape_layernorm(Sema *s, Node *n) {
   Shape in = *in_shape(n, 0), f = shape_of(1, in.dim[in.rank - 1]);
-  n->flops = mul(5, shape_elems(in));
+  n->flops = sat_mul(5, shape_elems(in));
   return set_elems(s, n, in) && add_param(s, n, "weight", f, true) && add_param(s, n, "bias", f, true);
 }
 
@@ -285,7 +277,7 @@ static bool shape_add(Sema *s, Node *n) {
       return false;
     }
   }
-  n->flops = mul(n->ninputs - 1, shape_elems(*a));
+  n->flops = sat_mul(n->ninputs - 1, shape_elems(*a));
   return set_elems(s, n, *a);
 }
 

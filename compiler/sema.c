@@ -77,12 +77,8 @@ Shape shape_of(int rank, ...) {
  * and a rule may count its output's FLOPs before that. */
 int64_t shape_elems(Shape sh) {
   int64_t n = 1;
-  for (int i = 0; i < sh.rank; i++) {
-    int64_t d = sh.dim[i];
-    if (d > 0 && n > INT64_MAX / d)
-      return INT64_MAX;
-    n *= d;
-  }
+  for (int i = 0; i < sh.rank; i++)
+    n = sat_mul(n, sh.dim[i]);
   return n;
 }
 
