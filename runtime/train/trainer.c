@@ -749,13 +749,16 @@ static int check_outputs(const mtlrt_model_info *info, const Output *out, int no
 
 #define MAX_NAN_REPORTS 10 /* --on-nan skip: the skipped steps described in full */
 
+/* Whether the n reals of the model's real type at x are all finite. */
+static bool all_finite(const mtlrt_model_info *info, size_t n, const void *x) {
+  return info->real_bytes == 8 ? mtlrt_all_finite_f64(n, x) : mtlrt_all_finite_f32(n, x);
+}
+
 static bool step_finite(const mtlrt_model_info *info, void *model, double loss, const double *tl) {
   bool ok = isfinite(loss);
   for (int t = 0; t < info->ntasks; t++)
     ok &= isfinite(tl[t]);
-  const void *grad = info->array(model, MTLRT_ARRAY_GRAD);
-  return ok && (info->real_bytes == 8 ? mtlrt_all_finite_f64((size_t)info->param_elems, grad)
-                                      : mtlrt_all_finite_f32((size_t)info->param_elems, grad));
+  return ok && all_finite(info, (size_t)info->param_elems, info->array(model, MTLRT_ARRAY_GRAD));
 }
 
 static void describe_node(const mtlrt_model_info *info, int node) {
@@ -788,14 +791,14 @@ static void report_nonfinite(const mtlrt_model_info *info, void *model, const Da
         continue;
       size_t elems = (size_t)info->inputs[i].elems, bytes = elems * (size_t)info->real_bytes;
       int s = 0;
-      while (s + 1 < n && (info->real_bytes == 8 ? mtlrt_all_finite_f64(elems, (const double *)((char *)inputs[i] + s * bytes))
-                                                 : mtlrt_all_finite_f32(elems, (const float *)((char *)inputs[i] + s * bytes))))
+      while (s + 1 < n && all_finite(info, elems, (const char *)inputs[i] + (size_t)s * bytes))
         s++;
       fprintf(stderr, "in the data: the input '%s' of sample %" PRId64 " of %s/%s.npy\n", nd->name, rows[s], d->dir,
               nd->name);
     }
   } else if (f.phase == MTLRT_FAULT_FORWARD || f.phase == MTLRT_FAULT_BACKWARD) {
-    fprintf(stderr, "in the %s of ", f.phase == MTLRT_FAULT_FORWARD ? "forward pass, in the output" : "backward pass, in the gradients");
+    fprintf(stderr, "in the %s of ",
+            f.phase == MTLRT_FAULT_FORWARD ? "forward pass, in the output" : "backward pass, in the gradients");
     describe_node(info, f.node);
     fputc('\n', stderr);
   } else if (f.phase == MTLRT_FAULT_LOSS) {
