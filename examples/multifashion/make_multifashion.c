@@ -19,6 +19,7 @@
  *
  * It writes OUT/{train,test}/{image,left_label,right_label,mask}.npy with libmtlrt's NPY
  * writer, a chunk of samples at a time. */
+#include "idx.h"
 #include "mtlrt_io.h"
 
 #include <errno.h>
@@ -105,32 +106,7 @@ typedef struct Split {
   unsigned char *labels;   /* n, each < CLASSES */
 } Split;
 
-static int read_exact(gzFile f, const char *path, void *buf, size_t len) {
-  unsigned char *p = buf;
-  while (len > 0) {
-    unsigned part = len > (1u << 30) ? 1u << 30 : (unsigned)len;
-    int got = gzread(f, p, part);
-    if (got <= 0) {
-      int zerr = 0;
-      const char *msg = gzerror(f, &zerr);
-      if (got < 0 && zerr != Z_OK)
-        error("%s: %s", path, zerr == Z_ERRNO ? strerror(errno) : msg);
-      else
-        error("%s: the file is truncated", path);
-      return -1;
-    }
-    p += got;
-    len -= (size_t)got;
-  }
-  return 0;
-}
-
-static uint32_t be32(const unsigned char *b) {
-  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-/* Reads `ndims` big-endian dimensions after the magic 0x0000080<ndims> (unsigned bytes),
- * then the data, into a fresh buffer. */
+/* Opens path and reads it with idx_read(); errors are reported. */
 static unsigned char *read_idx(const char *path, int ndims, uint32_t *dims) {
   gzFile f = gzopen(path, "rb");
   if (!f) {
@@ -141,42 +117,13 @@ static unsigned char *read_idx(const char *path, int ndims, uint32_t *dims) {
       error("%s: %s", path, errno ? strerror(errno) : "cannot open");
     return NULL;
   }
-  unsigned char head[4 + 4 * 3];
-  unsigned char *data = NULL;
-  if (read_exact(f, path, head, 4 + 4 * (size_t)ndims) < 0)
-    goto fail;
-  if (head[0] != 0 || head[1] != 0 || head[2] != 0x08 || head[3] != ndims) {
-    error("%s: not an IDX file of unsigned bytes with %d dimension%s (magic %02x %02x %02x "
-          "%02x)", path, ndims, ndims == 1 ? "" : "s", head[0], head[1], head[2], head[3]);
-    goto fail;
-  }
-  size_t len = 1;
-  for (int i = 0; i < ndims; i++) {
-    dims[i] = be32(head + 4 + 4 * i);
-    len *= dims[i];
-  }
-  if (dims[0] == 0 || dims[0] > 10000000 || len == 0) {
-    error("%s: implausible item count %" PRIu32, path, dims[0]);
-    goto fail;
-  }
-  data = malloc(len);
-  if (!data) {
-    error("%s: out of memory for %zu bytes", path, len);
-    goto fail;
-  }
-  if (read_exact(f, path, data, len) < 0)
-    goto fail;
-  unsigned char extra;
-  if (gzread(f, &extra, 1) != 0) {
-    error("%s: unexpected data after %zu bytes", path, len);
-    goto fail;
-  }
+  char err[4096 + 256];
+  size_t len;
+  unsigned char *data = idx_read(f, path, ndims, dims, &len, err, sizeof err);
   gzclose(f);
+  if (!data)
+    error("%s", err);
   return data;
-fail:
-  free(data);
-  gzclose(f);
-  return NULL;
 }
 
 static int load_split(const char *dir, const char *name, Split *s) {
