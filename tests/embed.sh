@@ -4,7 +4,7 @@
 # through the C API), checks that its loss went down, and that the generated trainer reads
 # what it wrote: `eval` of its data set with its checkpoint succeeds, reports every task and
 # has learnt something, and refuses a truncated copy of the checkpoint. $CC picks the
-# compiler (default cc).
+# compiler (default cc); $CFLAGS and $LDFLAGS are added to its flags, as make does.
 set -euo pipefail
 if [ $# -ne 4 ]; then
   echo "usage: $0 MTLC LIBMTLRT_A INCLUDE_DIR TABULAR_MTL" >&2
@@ -14,6 +14,8 @@ mtlc=$(realpath "$1") lib=$(realpath "$2") include=$(realpath "$3") mtl=$(realpa
 src=$(realpath "$(dirname "$0")/../examples/embed/embed.c")
 cc=${CC:-cc}
 flags=(-std=c11 -O2 -Wall -Wextra -Wpedantic -Werror)
+read -ra cflags <<<"${CFLAGS-}"
+read -ra ldflags <<<"${LDFLAGS-}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() {
@@ -26,12 +28,12 @@ show() { for f in "$@"; do echo "--- $f" >&2; cat "$f" >&2; done; }
 # The embedding program, from the header and code of mtlc --no-main.
 mkdir "$tmp/gen" "$tmp/trainer"
 "$mtlc" "$mtl" --no-main -o "$tmp/gen/tabular.c"
-"$cc" "${flags[@]}" -I"$tmp/gen" -I"$include" "$src" "$tmp/gen/tabular.c" "$lib" -lm -lpthread \
-  -o "$tmp/embed"
+"$cc" "${flags[@]}" "${cflags[@]}" -I"$tmp/gen" -I"$include" "$src" "$tmp/gen/tabular.c" "${ldflags[@]}" \
+  "$lib" -lm -lpthread -o "$tmp/embed"
 # The generated trainer, from the same model.
 "$mtlc" "$mtl" -o "$tmp/trainer/tabular.c"
-"$cc" "${flags[@]}" -I"$tmp/trainer" -I"$include" "$tmp/trainer/tabular.c" "$lib" -lm -lpthread \
-  -o "$tmp/trainer/tabular"
+"$cc" "${flags[@]}" "${cflags[@]}" -I"$tmp/trainer" -I"$include" "$tmp/trainer/tabular.c" "${ldflags[@]}" \
+  "$lib" -lm -lpthread -o "$tmp/trainer/tabular"
 trainer=$tmp/trainer/tabular
 
 # Run it: the data set, the training and the checkpoint.
