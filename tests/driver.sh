@@ -3,20 +3,7 @@
 # does it: options, files, exit status, atomic outputs, depfiles and large hostile inputs.
 set -u
 mtlc=$1 examples=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 2
-fails=0 passes=0
-ok() { passes=$((passes + 1)); echo "ok: $1"; }
-fail() { fails=$((fails + 1)); echo "FAIL: $1"; }
-# expect STATUS DESCRIPTION -- COMMAND...: runs COMMAND, checks its exit status.
-expect() {
-  local want=$1 what=$2; shift 3
-  "$@" >out.txt 2>err.txt
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok "$what"; else fail "$what: exit $got, expected $want"; cat err.txt; fi
-}
-has() { grep -q -- "$2" "$1" && ok "$3" || { fail "$3: '$2' not in $1"; cat "$1"; }; }
+. "$(dirname "$0")/testlib.sh"
 
 cp "$examples/tabular.mtl" model.mtl
 printf 'model broken {\n  input x : f32[4];\n  task t { target y : f32[1]; out = x -> dense(2); loss = mse(out, y); }\n}\n' > broken.mtl
@@ -137,5 +124,4 @@ for f in random.mtl tokens.mtl inputs.mtl layers.mtl; do
   [ "$(grep -c ': error: ' err.txt)" -le 20 ] && ok "$f: at most 20 errors" || fail "$f: error cap"
 done
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

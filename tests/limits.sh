@@ -8,19 +8,8 @@
 set -u
 mtlc=$1
 shift
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 2
-fails=0 passes=0
-ok() { passes=$((passes + 1)); echo "ok: $1"; }
-fail() { fails=$((fails + 1)); echo "FAIL: $1"; }
-expect() { # expect STATUS DESCRIPTION -- COMMAND...
-  local want=$1 what=$2; shift 3
-  NO_COLOR=1 "$@" >out.txt 2>err.txt
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok "$what"; else fail "$what: exit $got, expected $want"; cat err.txt; fi
-}
-has() { grep -q -- "$2" "$1" && ok "$3" || { fail "$3: '$2' not in $1"; cat "$1"; }; }
+export NO_COLOR=1 # plain diagnostics, for grep
+. "$(dirname "$0")/testlib.sh"
 
 big() { # big BATCH: a model whose activations grow with the batch, 64 MiB per sample and buffer
   cat >big.mtl <<EOF
@@ -94,5 +83,4 @@ for model in "$@"; do
   rm -rf run1 run2
 done
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

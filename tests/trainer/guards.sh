@@ -10,21 +10,7 @@
 set -u
 model=$1
 py=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 2
-fails=0 passes=0
-ok() { passes=$((passes + 1)); echo "ok: $1"; }
-fail() { fails=$((fails + 1)); echo "FAIL: $1"; }
-expect() { # expect STATUS DESCRIPTION -- COMMAND...
-  local want=$1 what=$2; shift 3
-  "$@" >out.txt 2>err.txt
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok "$what"; else fail "$what: exit $got, expected $want"; cat err.txt; fi
-}
-has() { grep -q -- "$2" "$1" && ok "$3" || { fail "$3: '$2' not in $1"; cat "$1"; }; }
-hasnt() { grep -q -- "$2" "$1" && { fail "$3: '$2' in $1"; cat "$1"; } || ok "$3"; }
-check() { "$py" -c "$1" && ok "$2" || fail "$2"; }
+. "$(dirname "$0")/../testlib.sh"
 
 # Data sets of 50 samples (7 batches of 8): train is clean; nanx has a NaN in the input of
 # sample 21 (batch 3 in file order); infy has an infinite regression target in sample 30
@@ -144,7 +130,7 @@ expect 0 "--save may replace the weights it started from" -- "$model" train --tr
 
 # ---- the files a run opens: those given, DIR/<name>.npy, OUT/<task>.npy, and temporary files
 # beside an output (FILE.<pid>.<k>.tmp); nothing else outside the system's directories ----
-command -v strace >/dev/null || { fail "strace is not installed"; echo "$passes passed, $fails failed"; exit 1; }
+command -v strace >/dev/null || { fail "strace is not installed"; finish; exit 1; }
 traced() { # traced DESCRIPTION ALLOWED-REGEX -- COMMAND...
   local what=$1 allowed=$2; shift 3
   # LeakSanitizer cannot run under ptrace: leaks are the other tests' business.
@@ -164,5 +150,4 @@ traced "eval" "train/(x|label|mask|y|f)\.npy|train|w\.safetensors" -- "$model" e
 traced "predict" "train/x\.npy|train|w\.safetensors|po|po/(kind|seg|amount|flags)\.npy(\.[0-9]+\.[0-9]+\.tmp)?" -- \
   "$model" predict --data train --load w.safetensors --out po
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -8,11 +8,7 @@
 # Needs /usr/bin/python3 with numpy.
 set -u
 py=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok: $1"; }
-fail() { fails=$((fails + 1)); echo "FAIL: $1"; }
+. "$(dirname "$0")/../testlib.sh"
 
 "$py" - "$tmp/data" <<'PY'
 import os, sys, numpy as np
@@ -72,5 +68,4 @@ else
   fail "--only with an unknown task"
   cat "$tmp/err.txt"
 fi
-[ "$fails" -eq 0 ] && echo "all passed" || echo "$fails failed"
-exit $((fails > 0))
+finish

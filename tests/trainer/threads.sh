@@ -5,11 +5,7 @@
 # losses and metrics: libmtlrt splits its kernels so that no result depends on the thread
 # count (runtime/kernels/parallel.c). Needs /usr/bin/python3 with numpy.
 set -u
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-ok() { echo "ok: $1"; }
-fail() { fails=$((fails + 1)); echo "FAIL: $1"; }
+. "$(dirname "$0")/../testlib.sh"
 
 for trainer in "$@"; do
   model=$("$trainer" info --json | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["model"])')
@@ -60,5 +56,4 @@ PY
     fi
   done
 done
-[ "$fails" -eq 0 ] && echo "all passed" || echo "$fails failure(s)"
-exit $((fails != 0))
+finish

@@ -7,20 +7,7 @@
 set -u
 model=$1
 py=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp" || exit 2
-fails=0 passes=0
-ok() { passes=$((passes + 1)); echo "ok: $1"; }
-fail() { fails=$((fails + 1)); echo "FAIL: $1"; }
-expect() { # expect STATUS DESCRIPTION -- COMMAND...
-  local want=$1 what=$2; shift 3
-  "$@" >out.txt 2>err.txt
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok "$what"; else fail "$what: exit $got, expected $want"; cat err.txt; fi
-}
-has() { grep -q -- "$2" "$1" && ok "$3" || { fail "$3: '$2' not in $1"; cat "$1"; }; }
-check() { "$py" -c "$1" && ok "$2" || fail "$2"; }
+. "$(dirname "$0")/../testlib.sh"
 
 # Data: 50 training samples (the last batch of 8 is partial), 20 validation samples.
 "$py" - <<'EOF'
@@ -135,5 +122,4 @@ for i in $(seq 1 25); do
 done
 [ "$survived" -eq 25 ] && ok "the checkpoint loads after each of 25 SIGKILLs" || fail "checkpoint after SIGKILL: $survived of 25 load"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish
