@@ -536,17 +536,16 @@ static uint64_t layout_hash(const Program *p) {
   return h;
 }
 
-
 static void layout(Gen *g) {
   const Program *p = prog(g);
   const Checked *c = p->c;
   const char *up = g->subst[0].value, *real = g->e.real;
-  int64_t rb = p->f64 ? 8 : 4;
+  StaticMemory mem = static_memory(p);
   setf(g, "MEMORY",
        " * Static memory, in bytes: parameters %lld, gradients %lld, optimizer state %lld, running\n"
        " * statistics and counters %lld, activations, gradients of activations and scratch %lld.",
-       (long long)(p->nparam * rb), (long long)(p->nparam * rb), (long long)(optimizer_states(c) * p->nparam * rb),
-       (long long)(p->nbuffer * rb + p->ncount * 8), (long long)(p->arena_elems * rb + p->iarena_elems * 4));
+       (long long)mem.params, (long long)mem.params, (long long)mem.state, (long long)mem.buffers,
+       (long long)mem.activations);
   setf(g, "SIZES",
        "#define %s_PARAMS %lld /* trainable parameters */\n"
        "#define %s_BUFFERS %lld /* running statistics */\n"

@@ -113,13 +113,16 @@ static int by_bytes(const void *a, const void *b) {
 }
 
 /* The error of a model over budget: the total, then the three largest buffers and parameters. */
-static void over_budget(const Program *p, Diag *d, const char *why, Buf **bufs, int nbufs) {
+static void over_budget(const Program *p, Diag *d, const char *why) {
   int64_t rb = p->f64 ? 8 : 4, per_param = rb * (2 + optimizer_states(p->c));
-  Use *uses = arena_alloc(p->arena, sizeof *uses * (size_t)(nbufs + p->nslots + 1));
+  Use *uses = arena_alloc(p->arena, sizeof *uses * (size_t)(p->nbufs + p->nslots + 1));
   int n = 0;
-  for (int i = 0; i < nbufs; i++, n++) {
-    uses[n] = buffer_use(p, bufs[i]);
+  for (int i = 0; i < p->nbufs; i++) {
+    if (p->bufs[i]->ext || p->bufs[i]->first < 0) /* the caller's arrays; unused buffers */
+      continue;
+    uses[n] = buffer_use(p, p->bufs[i]);
     uses[n].order = n;
+    n++;
   }
   for (int i = 0; i < p->nslots; i++) {
     if (p->slots[i].kind != SLOT_PARAM || !p->slots[i].node)
@@ -137,14 +140,14 @@ static void over_budget(const Program *p, Diag *d, const char *why, Buf **bufs, 
               uses[i].node->kind == NODE_INPUT ? "input" : uses[i].node->op->name, bytes_text(p->arena, uses[i].bytes));
 }
 
-/* The static memory of the model struct, in bytes (saturated), as emit.c lays it out; the
- * few reals per task (weights, objective state) left out. */
-static int64_t struct_bytes(const Program *p) {
-  int64_t rb = p->f64 ? 8 : 4, total = sat_mul(p->nparam, rb * (2 + optimizer_states(p->c)));
-  total = sat_add(total, sat_mul(sat_add(sat_mul(p->nbuffer, rb), sat_mul(p->ncount, 8)), 2)); /* and saved */
-  total = sat_add(total, sat_mul(sat_mul(objective_task_grad_elems(p), p->c->ntasks), rb));
-  total = sat_add(total, sat_mul(p->arena_elems, rb));
-  return sat_add(total, sat_mul(p->iarena_elems, 4));
+StaticMemory static_memory(const Program *p) {
+  int64_t rb = p->f64 ? 8 : 4;
+  StaticMemory m = {.params = sat_mul(p->nparam, rb), .state = sat_mul(p->nparam, rb * optimizer_states(p->c)),
+                    .buffers = sat_add(sat_mul(p->nbuffer, rb), sat_mul(p->ncount, 8)),
+                    .activations = sat_add(sat_mul(p->arena_elems, rb), sat_mul(p->iarena_elems, 4))};
+  m.total = sat_add(sat_add(sat_mul(m.params, 2), m.state), sat_add(sat_mul(m.buffers, 2), m.activations));
+  m.total = sat_add(m.total, sat_mul(sat_mul(objective_task_grad_elems(p), p->c->ntasks), rb));
+  return m;
 }
 
 bool memplan(Program *p, Diag *d, int64_t budget) {
@@ -205,13 +208,10 @@ bool memplan(Program *p, Diag *d, int64_t budget) {
   int64_t all = 0;
   for (int i = 0; i < nreal + nint; i++)
     all = sat_add(all, sat_add(size_of(p, i < nreal ? reals[i] : ints[i - nreal]), ALIGN));
-  Buf **every = arena_alloc(p->arena, sizeof *every * (size_t)(nreal + nint + 1));
-  memcpy(every, reals, sizeof *reals * (size_t)nreal);
-  memcpy(every + nreal, ints, sizeof *ints * (size_t)nint);
   if (all > INT64_MAX / 4) {
     over_budget(p, d, arena_printf(p->arena, "the model needs more than %s of static memory, over the budget of %s "
                                    "(mtlc --max-memory SIZE)", bytes_text(p->arena, INT64_MAX / 4),
-                                   bytes_text(p->arena, budget)), every, nreal + nint);
+                                   bytes_text(p->arena, budget)));
     return false;
   }
   sort_program = p;
@@ -220,18 +220,17 @@ bool memplan(Program *p, Diag *d, int64_t budget) {
   p->arena_elems = place(p, reals, nreal);
   p->iarena_elems = place(p, ints, nint);
 
-  int64_t bytes = struct_bytes(p);
+  int64_t bytes = static_memory(p).total;
   if (bytes > budget) {
     over_budget(p, d, arena_printf(p->arena, "the model needs %s of static memory, over the budget of %s (mtlc "
-                                   "--max-memory SIZE)", bytes_text(p->arena, bytes), bytes_text(p->arena, budget)),
-                every, nreal + nint);
+                                   "--max-memory SIZE)", bytes_text(p->arena, bytes), bytes_text(p->arena, budget)));
     return false;
   }
   /* The generated code names offsets with enum constants, which are ints. */
   int64_t most = p->arena_elems > p->nparam ? p->arena_elems : p->nparam;
   if (most > INT32_MAX) {
     over_budget(p, d, arena_printf(p->arena, "the model needs %lld elements in one array, more than the %d that "
-                                   "the generated code can address", (long long)most, INT32_MAX), every, nreal + nint);
+                                   "the generated code can address", (long long)most, INT32_MAX));
     return false;
   }
   return true;

@@ -531,6 +531,16 @@ void autodiff(Program *p);
  * `budget` bytes, or more elements in an arena than the generated code can address. */
 #define DEFAULT_MEMORY_BUDGET (4LL << 30)
 bool memplan(Program *p, Diag *d, int64_t budget);
+/* The model struct's static memory in bytes, by part (saturated), once memplan has run. */
+typedef struct StaticMemory {
+  int64_t params;      /* parameters; the gradients take as much */
+  int64_t state;       /* the optimizer's state */
+  int64_t buffers;     /* running statistics and counters */
+  int64_t activations; /* the arenas: activations, their gradients, scratch */
+  int64_t total;       /* all of it, with rollback()'s copy of the buffers and the strategies'
+                          per-task gradients; the few reals per task left out */
+} StaticMemory;
+StaticMemory static_memory(const Program *p);
 /* The optimizer's state arrays, each the size of the parameters: 0, 1 or 2. */
 int64_t optimizer_states(const Checked *c);
 
