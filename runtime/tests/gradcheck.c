@@ -324,11 +324,15 @@ static void test_conv(void) {
             (mtlrt_conv2d_shape){2, 2, 7, 6, 3, 0, 0, 3, 2, 2, 2, 0, 0, 0, 0, 1, 1, 1}, 1, 0, 0);
   conv_case("conv2d dil 2 groups 2",
             (mtlrt_conv2d_shape){1, 4, 7, 7, 6, 0, 0, 3, 3, 1, 2, 2, 1, 0, 2, 2, 2, 2}, 0, 0, 0);
+  conv_case("conv2d 3x3 Winograd, uneven pad, partial block",
+            (mtlrt_conv2d_shape){3, 16, 9, 8, 17, 0, 0, 3, 3, 1, 1, 2, 1, 0, 2, 1, 1, 1}, 0, 0, 0);
   /* transpose: c_out/h_out/w_out are the transposed conv's input, c_in its output */
   conv_case("conv_t stride 2 out_pad 1",
             (mtlrt_conv2d_shape){2, 3, 0, 0, 2, 3, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1}, 0, 1, 1);
   conv_case("conv_t groups 2 dil 2",
             (mtlrt_conv2d_shape){1, 4, 0, 0, 2, 4, 3, 2, 3, 1, 1, 0, 1, 0, 1, 2, 2, 2}, 0, 1, 0);
+  conv_case("conv_t 3x3 Winograd",
+            (mtlrt_conv2d_shape){2, 16, 0, 0, 18, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0, 1, 0);
 }
 
 /* ---- pooling and upsampling ---- */

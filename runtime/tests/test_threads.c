@@ -255,8 +255,13 @@ int main(void) {
   /* pools: n, c, h_in, w_in (from the conv), (h_out, w_out), k_h, k_w, stride, pad */
   test_conv_pool("9x9 valid (direct), 2x2 pool, relu", (mtlrt_conv2d_shape){20, 1, 36, 36, 10, 0, 0, 9, 9, 1, 1, 0, 0, 0, 0, 1, 1, 1},
                  (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0}, 1);
-  test_conv_pool("3x3 pad 1 (gemm weights), 3x3 pool stride 2 pad 1", (mtlrt_conv2d_shape){6, 32, 12, 12, 64, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+  test_conv_pool("3x3 pad 1 (gemm weights), 3x3 pool stride 2 pad 1", (mtlrt_conv2d_shape){6, 12, 12, 12, 64, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
                  (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 3, 3, 2, 2, 1, 1}, 0);
+  test_conv_pool("3x3 pad 1 (Winograd), 3x3 pool stride 2 pad 1", (mtlrt_conv2d_shape){6, 32, 12, 12, 64, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+                 (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 3, 3, 2, 2, 1, 1}, 0);
+  test_conv_pool("3x3 pad 1 (Winograd, blocks of 4 samples, the last partial), 2x2 pool, relu",
+                 (mtlrt_conv2d_shape){7, 16, 8, 8, 24, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+                 (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0}, 1);
   test_conv_pool("groups 2 stride 2 (gemm), 2x1 pool, relu", (mtlrt_conv2d_shape){5, 4, 11, 9, 6, 0, 0, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 2},
                  (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 1, 2, 1, 0, 0}, 1);
   int sizes[][3] = {{1, 1, 1}, {13, 33, 7}, {37, 70, 300}, {128, 10, 64}, {32, 256, 64}, {300, 5, 513}};

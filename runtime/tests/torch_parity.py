@@ -183,7 +183,12 @@ def check_conv2d():
     cases = [(2, 3, 9, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0),
              (2, 4, 11, 10, 6, 3, 2, 2, 3, 0, 0, 0, 0, 1, 1, 2, 1),
              (1, 6, 12, 11, 6, 3, 3, 2, 1, 2, 0, 1, 3, 2, 1, 3, 0),
-             (3, 2, 5, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0)]
+             (3, 2, 5, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0),
+             # Winograd F(2x2, 3x3): >= 16 channels; a partial last block; odd sizes and
+             # uneven padding; no padding
+             (5, 16, 9, 8, 20, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0),
+             (4, 17, 6, 7, 16, 3, 3, 1, 1, 2, 0, 1, 2, 1, 1, 1, 0),
+             (2, 16, 4, 5, 24, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0)]
     for c in cases:
         n, ci, h, w_, co, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups, same = c
         if same:
@@ -205,7 +210,8 @@ def check_conv2d():
 def check_conv_transpose2d():
     # n ci h w co kh kw stride pad out_pad dilation groups
     for c in [(2, 3, 4, 5, 2, 3, 3, 2, 1, 1, 1, 1), (1, 4, 5, 4, 6, 2, 3, 1, 0, 0, 2, 2),
-              (2, 2, 3, 3, 3, 4, 4, 2, 1, 0, 1, 1), (1, 2, 3, 4, 2, 3, 3, 3, 1, 2, 1, 1)]:
+              (2, 2, 3, 3, 3, 4, 4, 2, 1, 0, 1, 1), (1, 2, 3, 4, 2, 3, 3, 3, 1, 2, 1, 1),
+              (3, 16, 5, 6, 18, 3, 3, 1, 1, 0, 1, 1)]:  # Winograd
         n, ci, h, w_, co, kh, kw, st, pad, op, dil, groups = c
         x, w, b = leaf(rand(n, ci, h, w_)), leaf(rand(ci, co // groups, kh, kw)), leaf(rand(co))
         y = F.conv_transpose2d(x, w, b, stride=st, padding=pad, output_padding=op, groups=groups, dilation=dil)
