@@ -2,11 +2,11 @@
  *
  * mtlrt_set_threads(n) starts n - 1 workers (once; they live until the process ends). A
  * kernel hands mtlrt_parallel() a function and the number of parts of its work; part 0
- * runs on the calling thread and part i on worker i, so a part's work never depends on
- * timing. Every worker acknowledges every job, even one with fewer parts, so that the
- * next job is published only when no worker still reads the last one. Kernels split their work so that every output element is computed by one part
- * in a fixed order (see mtlrt_split()), which makes results identical for every thread
- * count, not only run to run.
+ * runs on the calling thread and part i on worker i. Every worker acknowledges every job,
+ * even one with fewer parts, so that the next job is published only when no worker still
+ * reads the last one. Kernels split their work so that every output element is computed by
+ * one part, in a fixed order whichever part it is (mtlrt_split(), mtlrt_units), which makes
+ * results identical for every thread count, not only run to run.
  *
  * Workers wait for the next job by spinning for a while (kernels come in quick
  * succession during a training step), then sleep on a condition variable.

@@ -4,6 +4,9 @@
 
 #include "mtlrt.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 /* Below this much arithmetic a job runs on one thread: a worker costs more, mostly in
  * moving the job's data between the cores' caches (measured on the tabular model, whose
  * 256x256 dense layers at batch 32 run slower on 2 threads than on 1). */
@@ -11,6 +14,10 @@
 /* What one element of a memory-bound kernel (elementwise, pooling, optimizer) weighs
  * against a FLOP of gemm in that decision. */
 #define MTLRT_MEMORY_BOUND 8.0
+/* The same for one element of a reduction over data that earlier kernels left in the
+ * shared cache or in the other cores' (conv's channel sums and chunk partials): about
+ * 0.5 ns each on one thread (seed_cifar's), some 64 FLOPs of gemm. */
+#define MTLRT_STREAMED 64.0
 
 /* One part of a job: part p of `parts`. */
 typedef void (*mtlrt_part_fn)(void *ctx, int part, int parts);
@@ -44,5 +51,45 @@ static inline void mtlrt_split(size_t n, size_t unit, int p, int parts, size_t *
  * whose pieces are independent: `flops` in all decides how many parts (mtlrt_parts). */
 typedef void (*mtlrt_range_fn)(void *ctx, size_t lo, size_t hi);
 void mtlrt_parallel_range(mtlrt_range_fn fn, void *ctx, size_t n, size_t unit, double flops);
+
+/* The units [0, n) of a job, cut into mtlrt_split's ranges, one per part, which each part
+ * takes from the front (mtlrt_unit); a part whose range is done then takes units from the
+ * back of another's. So a part that runs faster does more, and a slower core (one the
+ * host shares) holds the others up less, while each part still works mostly on the
+ * samples it had in the step before (its caches). Only for units that each write their
+ * own outputs, computed the same whichever part takes them: the results keep their bits
+ * for every thread count. */
+typedef struct {
+  _Atomic uint64_t left[MTLRT_MAX_THREADS]; /* part p's units not yet taken: [low half, high half) */
+  int parts;
+} mtlrt_units;
+
+static inline void mtlrt_units_init(mtlrt_units *u, size_t n, int parts) {
+  u->parts = parts;
+  for (int p = 0; p < parts; p++) {
+    size_t lo, hi;
+    mtlrt_split(n, 1, p, parts, &lo, &hi);
+    atomic_init(&u->left[p], (uint64_t)lo | (uint64_t)hi << 32);
+  }
+}
+
+/* The next unit for part `part`, into *unit; 0 when none is left. */
+static inline int mtlrt_unit(mtlrt_units *u, int part, size_t *unit) {
+  for (int k = 0; k < u->parts; k++) {
+    int p = (part + k) % u->parts;
+    uint64_t left = atomic_load_explicit(&u->left[p], memory_order_relaxed);
+    for (;;) {
+      uint64_t lo = left & 0xffffffffu, hi = left >> 32;
+      if (lo >= hi)
+        break;
+      uint64_t taken = k == 0 ? (lo + 1) | hi << 32 : lo | (hi - 1) << 32; /* own: the front; another's: the back */
+      if (atomic_compare_exchange_weak_explicit(&u->left[p], &left, taken, memory_order_relaxed, memory_order_relaxed)) {
+        *unit = (size_t)(k == 0 ? lo : hi - 1);
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
 
 #endif
