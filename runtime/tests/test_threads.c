@@ -257,6 +257,9 @@ int main(void) {
                  (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0}, 1);
   test_conv_pool("7x7 valid (sparse weights), 2x2 pool, relu", (mtlrt_conv2d_shape){9, 1, 30, 30, 7, 0, 0, 7, 7, 1, 1, 0, 0, 0, 0, 1, 1, 1},
                  (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0}, 1);
+  test_conv_pool("7x7 valid, 3 channels (sparse weights, 21 kernel rows: two sets of accumulators), 2x2 pool, relu",
+                 (mtlrt_conv2d_shape){6, 3, 40, 40, 6, 0, 0, 7, 7, 1, 1, 0, 0, 0, 0, 1, 1, 1},
+                 (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0}, 1);
   test_conv_pool("5x5 pad 2 (sparse weights, walked), 3x3 pool stride 3 pad 1", (mtlrt_conv2d_shape){5, 2, 24, 24, 6, 0, 0, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1},
                  (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 1, 1}, 0);
   test_conv_pool("3x3 pad 1 (gemm weights), 3x3 pool stride 2 pad 1", (mtlrt_conv2d_shape){6, 12, 12, 12, 64, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
