@@ -60,18 +60,13 @@ void mtlrt_parallel_range(mtlrt_range_fn fn, void *ctx, size_t n, size_t unit, d
  * own outputs, computed the same whichever part takes them: the results keep their bits
  * for every thread count. */
 typedef struct {
-  _Atomic uint64_t left[MTLRT_MAX_THREADS]; /* part p's units not yet taken: [low half, high half) */
+  _Atomic uint64_t left[MTLRT_MAX_THREADS]; /* part p's units not yet taken: [low half, high half); n < 2^32 */
   int parts;
 } mtlrt_units;
 
-static inline void mtlrt_units_init(mtlrt_units *u, size_t n, int parts) {
-  u->parts = parts;
-  for (int p = 0; p < parts; p++) {
-    size_t lo, hi;
-    mtlrt_split(n, 1, p, parts, &lo, &hi);
-    atomic_init(&u->left[p], (uint64_t)lo | (uint64_t)hi << 32);
-  }
-}
+/* mtlrt_parallel(fn, ctx, ...) over n units that *u (which ctx points to) hands out, in as
+ * many parts as mtlrt_parts(n, flops). */
+void mtlrt_parallel_units(mtlrt_part_fn fn, void *ctx, mtlrt_units *u, size_t n, double flops);
 
 /* The next unit for part `part`, into *unit; 0 when none is left. */
 static inline int mtlrt_unit(mtlrt_units *u, int part, size_t *unit) {
