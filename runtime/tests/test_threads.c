@@ -298,6 +298,12 @@ int main(void) {
                  (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0}, 1);
   test_conv_pool("5x5 pad 2 (sparse weights, walked), 3x3 pool stride 3 pad 1", (mtlrt_conv2d_shape){5, 2, 24, 24, 6, 0, 0, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1},
                  (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 1, 1}, 0);
+  test_conv_pool("5x5 valid (dot weights, direct data gradient), 2x2 pool, relu",
+                 (mtlrt_conv2d_shape){20, 10, 14, 14, 20, 0, 0, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},
+                 (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0}, 1);
+  test_conv_pool("5x5 pad 1 (walked; dot weights, direct data gradient), overlapping 2x2 pool stride 1",
+                 (mtlrt_conv2d_shape){6, 8, 14, 14, 20, 0, 0, 5, 5, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+                 (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 2, 1, 1, 0, 0}, 0);
   test_conv_pool("3x3 pad 1 (gemm weights), 3x3 pool stride 2 pad 1", (mtlrt_conv2d_shape){6, 12, 12, 12, 64, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
                  (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 3, 3, 2, 2, 1, 1}, 0);
   test_conv_pool("3x3 pad 1 (Winograd), 3x3 pool stride 2 pad 1", (mtlrt_conv2d_shape){6, 32, 12, 12, 64, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
