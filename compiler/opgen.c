@@ -206,13 +206,10 @@ static void conv_bwd(Emit *e, const Ins *ins, bool transpose, const char *name) 
     name = "conv2d_pool";
   const char *pooled =
       ins->pool ? arena_printf(e->p->arena, "%s, %s, ", buf_expr(e, ins->y), buf_expr(e, ins->aux[0])) : "";
-  if (ins->dx[0])
-    line(e, "%s(&s, %s%s, %s%s, %s, %s);", kernel(e, arena_printf(e->p->arena, "%s_bwd_data", name)), fused,
-         param_expr(e, n, "weight"), pooled, buf_expr(e, ins->dy), buf_expr(e, ins->dx[0]),
-         buf_expr(e, ins->scratch));
-  line(e, "%s(&s, %s%s, %s%s, %s, %s, %s);", kernel(e, arena_printf(e->p->arena, "%s_bwd_weights", name)), fused,
-       buf_expr(e, ins->x[0]), pooled, buf_expr(e, ins->dy), grad_expr(e, n, "weight"), grad_expr(e, n, "bias"),
-       buf_expr(e, ins->scratch));
+  line(e, "%s(&s, %s%s, %s, %s%s,", kernel(e, arena_printf(e->p->arena, "%s_bwd", name)), fused,
+       buf_expr(e, ins->x[0]), param_expr(e, n, "weight"), pooled, buf_expr(e, ins->dy));
+  line(e, "    %s, %s, %s, %s);", ins->dx[0] ? buf_expr(e, ins->dx[0]) : "NULL", grad_expr(e, n, "weight"),
+       grad_expr(e, n, "bias"), buf_expr(e, ins->scratch));
   line(e, "}");
 }
 

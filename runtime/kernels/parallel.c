@@ -182,12 +182,18 @@ void mtlrt_parallel_range(mtlrt_range_fn fn, void *ctx, size_t n, size_t unit, d
   mtlrt_parallel(range_part, &r, mtlrt_parts((n + unit - 1) / unit, flops));
 }
 
+void mtlrt_parallel_units_from(mtlrt_part_fn fn, void *ctx, mtlrt_units *u, const size_t *start, int parts) {
+  u->parts = parts;
+  for (int p = 0; p < parts; p++)
+    atomic_init(&u->left[p], (uint64_t)start[p] | (uint64_t)start[p + 1] << 32);
+  mtlrt_parallel(fn, ctx, parts);
+}
+
 void mtlrt_parallel_units(mtlrt_part_fn fn, void *ctx, mtlrt_units *u, size_t n, double flops) {
-  u->parts = mtlrt_parts(n, flops);
-  for (int p = 0; p < u->parts; p++) {
-    size_t lo, hi;
-    mtlrt_split(n, 1, p, u->parts, &lo, &hi);
-    atomic_init(&u->left[p], (uint64_t)lo | (uint64_t)hi << 32);
-  }
-  mtlrt_parallel(fn, ctx, u->parts);
+  int parts = mtlrt_parts(n, flops);
+  size_t start[MTLRT_MAX_THREADS + 1], hi;
+  for (int p = 0; p < parts; p++)
+    mtlrt_split(n, 1, p, parts, &start[p], &hi);
+  start[parts] = n;
+  mtlrt_parallel_units_from(fn, ctx, u, start, parts);
 }

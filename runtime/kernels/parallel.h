@@ -68,6 +68,9 @@ typedef struct {
  * many parts as mtlrt_parts(n, flops). */
 void mtlrt_parallel_units(mtlrt_part_fn fn, void *ctx, mtlrt_units *u, size_t n, double flops);
 
+/* The same in `parts` parts whose own ranges are given: part p's is [start[p], start[p + 1]). */
+void mtlrt_parallel_units_from(mtlrt_part_fn fn, void *ctx, mtlrt_units *u, const size_t *start, int parts);
+
 /* The next unit for part `part`, into *unit; 0 when none is left. */
 static inline int mtlrt_unit(mtlrt_units *u, int part, size_t *unit) {
   for (int k = 0; k < u->parts; k++) {

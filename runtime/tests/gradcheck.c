@@ -299,13 +299,7 @@ static void conv_case(const char *name, mtlrt_conv2d_shape s, int same, int tran
   gx = rand_array(nx, -1, 1), gw = rand_array(nw, -1, 1), gb = rand_array(nb, -1, 1);
   gny = ny, gy = zeros(ny), gr = rand_array(ny, -1, 1), gscratch = zeros(mtlrt_conv2d_scratch(&s));
   double *dx = zeros(nx), *dw = zeros(nw), *db = zeros(nb);
-  if (transpose) {
-    mtlrt_conv_transpose2d_bwd_data_f64(&s, gw, gr, dx, gscratch);
-    mtlrt_conv_transpose2d_bwd_weights_f64(&s, gx, gr, dw, db, gscratch);
-  } else {
-    mtlrt_conv2d_bwd_data_f64(&s, gw, gr, dx, gscratch);
-    mtlrt_conv2d_bwd_weights_f64(&s, gx, gr, dw, db, gscratch);
-  }
+  (transpose ? mtlrt_conv_transpose2d_bwd_f64 : mtlrt_conv2d_bwd_f64)(&s, gx, gw, gr, dx, dw, db, gscratch);
   double (*f)(void) = transpose ? f_convt : f_conv;
   snprintf(label, sizeof label, "%s dx", name);
   fd_check(label, gx, nx, dx, f);

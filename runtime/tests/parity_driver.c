@@ -179,8 +179,7 @@ static void run_conv2d(void) {
   float *dy = loadf("dy", ny), *y = newf(ny), *dx = newf(nx), *dw = newf(nw);
   float *db = newf((size_t)s.c_out), *scratch = newf(mtlrt_conv2d_scratch(&s));
   mtlrt_conv2d_fwd_f32(&s, x, w, b, y, scratch);
-  mtlrt_conv2d_bwd_data_f32(&s, w, dy, dx, scratch);
-  mtlrt_conv2d_bwd_weights_f32(&s, x, dy, dw, db, scratch);
+  mtlrt_conv2d_bwd_f32(&s, x, w, dy, dx, dw, db, scratch);
   save("y", y, ny), save("dx", dx, nx), save("dw", dw, nw), save("db", db, (size_t)s.c_out);
 }
 
@@ -198,8 +197,7 @@ static void run_conv_transpose2d(void) {
   float *dy = loadf("dy", ny), *y = newf(ny), *dx = newf(nx), *dw = newf(nw);
   float *db = newf((size_t)co), *scratch = newf(mtlrt_conv2d_scratch(&s));
   mtlrt_conv_transpose2d_fwd_f32(&s, x, w, b, y, scratch);
-  mtlrt_conv_transpose2d_bwd_data_f32(&s, w, dy, dx, scratch);
-  mtlrt_conv_transpose2d_bwd_weights_f32(&s, x, dy, dw, db, scratch);
+  mtlrt_conv_transpose2d_bwd_f32(&s, x, w, dy, dx, dw, db, scratch);
   save("y", y, ny), save("dx", dx, nx), save("dw", dw, nw), save("db", db, (size_t)co);
 }
 

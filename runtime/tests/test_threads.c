@@ -121,11 +121,17 @@ static void test_conv(const char *name, mtlrt_conv2d_shape s) {
   direct(&s, x, w, dy, ry, rdx, rdw);
   mtlrt_set_threads(2);
   mtlrt_conv2d_fwd_f64(&s, x, w, NULL, y, scratch);
-  mtlrt_conv2d_bwd_data_f64(&s, w, dy, dx, scratch);
-  mtlrt_conv2d_bwd_weights_f64(&s, x, dy, dw, NULL, scratch);
-  CHECK(worst(y, ry, ny) < 1e-12, "%s: y off by %g", name, worst(y, ry, ny));
-  CHECK(worst(dx, rdx, nx) < 1e-12, "%s: dx off by %g", name, worst(dx, rdx, nx));
-  CHECK(worst(dw, rdw, nw) < 1e-12, "%s: dw off by %g", name, worst(dw, rdw, nw));
+  for (int both = 0; both < 2; both++) { /* dx and dw apart, then in one call */
+    if (both)
+      mtlrt_conv2d_bwd_f64(&s, x, w, dy, dx, dw, NULL, scratch);
+    else {
+      mtlrt_conv2d_bwd_f64(&s, NULL, w, dy, dx, NULL, NULL, scratch);
+      mtlrt_conv2d_bwd_f64(&s, x, NULL, dy, NULL, dw, NULL, scratch);
+    }
+    CHECK(worst(y, ry, ny) < 1e-12, "%s: y off by %g", name, worst(y, ry, ny));
+    CHECK(worst(dx, rdx, nx) < 1e-12, "%s: dx off by %g (both %d)", name, worst(dx, rdx, nx), both);
+    CHECK(worst(dw, rdw, nw) < 1e-12, "%s: dw off by %g (both %d)", name, worst(dw, rdw, nw), both);
+  }
 
   /* float: the same bits for every thread count */
   float *fx = fill(nx, 1), *fw = fill(nw, 1), *fb = fill((size_t)s.c_out, 1), *fdy = fill(ny, 1);
@@ -135,8 +141,7 @@ static void test_conv(const char *name, mtlrt_conv2d_shape s) {
     o[0] = fill(ny, 1), o[1] = fill(nx, 1), o[2] = fill(nw, 1), o[3] = fill((size_t)s.c_out, 1);
     mtlrt_set_threads(t);
     mtlrt_conv2d_fwd_f32(&s, fx, fw, fb, o[0], fs);
-    mtlrt_conv2d_bwd_data_f32(&s, fw, fdy, o[1], fs);
-    mtlrt_conv2d_bwd_weights_f32(&s, fx, fdy, o[2], o[3], fs);
+    mtlrt_conv2d_bwd_f32(&s, fx, fw, fdy, o[1], o[2], o[3], fs);
     if (t == 1)
       check_f32(name, &s, fx, fw, fb, fdy, o);
     else
@@ -199,15 +204,22 @@ static void test_conv_pool(const char *name, mtlrt_conv2d_shape s, mtlrt_pool2d_
   mtlrt_maxpool2d_bwd_f64(&p, argmax, dp, relu ? dr : dy);
   if (relu)
     mtlrt_relu_bwd_f64(ny, y, r, dr, dy);
-  mtlrt_conv2d_bwd_data_f64(&s, w, dy, ref[1], scratch);
-  mtlrt_conv2d_bwd_weights_f64(&s, x, dy, ref[2], ref[3], scratch);
+  mtlrt_conv2d_bwd_f64(&s, NULL, w, dy, ref[1], NULL, NULL, scratch);
+  mtlrt_conv2d_bwd_f64(&s, x, NULL, dy, NULL, ref[2], ref[3], scratch);
   mtlrt_conv2d_pool_fwd_f64(&s, &p, relu, x, w, b, got[0], argmax, scratch);
-  mtlrt_conv2d_pool_bwd_data_f64(&s, &p, relu, w, got[0], argmax, dp, got[1], scratch);
-  mtlrt_conv2d_pool_bwd_weights_f64(&s, &p, relu, x, got[0], argmax, dp, got[2], got[3], scratch);
   size_t len[4] = {np, nx, nw, nb};
   const char *what[4] = {"y", "dx", "dw", "db"};
-  for (int k = 0; k < 4; k++)
-    CHECK(worst(got[k], ref[k], len[k]) < 1e-12, "%s: fused %s off by %g", name, what[k], worst(got[k], ref[k], len[k]));
+  for (int both = 0; both < 2; both++) { /* dx and dw apart, then in one call */
+    if (both)
+      mtlrt_conv2d_pool_bwd_f64(&s, &p, relu, x, w, got[0], argmax, dp, got[1], got[2], got[3], scratch);
+    else {
+      mtlrt_conv2d_pool_bwd_f64(&s, &p, relu, NULL, w, got[0], argmax, dp, got[1], NULL, NULL, scratch);
+      mtlrt_conv2d_pool_bwd_f64(&s, &p, relu, x, NULL, got[0], argmax, dp, NULL, got[2], got[3], scratch);
+    }
+    for (int k = 0; k < 4; k++)
+      CHECK(worst(got[k], ref[k], len[k]) < 1e-12, "%s: fused %s off by %g (both %d)", name, what[k],
+            worst(got[k], ref[k], len[k]), both);
+  }
 
   float *fx = fill(nx, 1), *fw = fill(nw, 1), *fb = fill(nb, 1), *fdp = fill(np, 1), *fs = fill(ns, 1), *out[4][4];
   int32_t *fa = malloc(np * sizeof *fa);
@@ -216,8 +228,7 @@ static void test_conv_pool(const char *name, mtlrt_conv2d_shape s, mtlrt_pool2d_
     o[0] = fill(np, 1), o[1] = fill(nx, 1), o[2] = fill(nw, 1), o[3] = fill(nb, 1);
     mtlrt_set_threads(t);
     mtlrt_conv2d_pool_fwd_f32(&s, &p, relu, fx, fw, fb, o[0], fa, fs);
-    mtlrt_conv2d_pool_bwd_data_f32(&s, &p, relu, fw, o[0], fa, fdp, o[1], fs);
-    mtlrt_conv2d_pool_bwd_weights_f32(&s, &p, relu, fx, o[0], fa, fdp, o[2], o[3], fs);
+    mtlrt_conv2d_pool_bwd_f32(&s, &p, relu, fx, fw, o[0], fa, fdp, o[1], o[2], o[3], fs);
     for (int k = 0; t > 1 && k < 4; k++)
       CHECK(!memcmp(o[k], out[0][k], len[k] * sizeof(float)), "%s: fused %s: %d threads differ from 1", name, what[k], t);
   }
@@ -247,7 +258,7 @@ static void *caller(void *arg) {
   c->ok = 1;
   for (int r = 0; r < 20; r++) {
     mtlrt_conv2d_fwd_f32(&c->s, c->x, c->dy, NULL, y, scratch); /* weights: any values */
-    mtlrt_conv2d_bwd_weights_f32(&c->s, c->x, c->dy, dw, NULL, scratch);
+    mtlrt_conv2d_bwd_f32(&c->s, c->x, NULL, c->dy, NULL, dw, NULL, scratch);
     c->ok &= !memcmp(dw, c->expect, c->nw * sizeof(float));
   }
   free(dw), free(y), free(scratch);
@@ -261,7 +272,7 @@ static void test_side_by_side(void) {
   size_t nw = (size_t)s.c_out * s.c_in * s.k_h * s.k_w;
   float *x = fill(nx, 1), *dy = fill(ny > nw ? ny : nw, 1), *expect = fill(nw, 1), *scratch = fill(mtlrt_conv2d_scratch(&s), 1);
   mtlrt_set_threads(1);
-  mtlrt_conv2d_bwd_weights_f32(&s, x, dy, expect, NULL, scratch);
+  mtlrt_conv2d_bwd_f32(&s, x, NULL, dy, NULL, expect, NULL, scratch);
   enum { CALLERS = 4 };
   pthread_t id[CALLERS];
   caller_job jobs[CALLERS];
