@@ -22,6 +22,7 @@
 
 #define SPINS 20000     /* polls before a waiting worker sleeps: some 100 µs */
 #define MAIN_SPINS 4000 /* polls before the caller, waiting for workers, yields its core */
+#define RANGE_PIECES 8  /* the pieces of each part of mtlrt_parallel_range, for others to take over */
 
 static struct {
   pthread_mutex_t lock;
@@ -166,20 +167,30 @@ void mtlrt_parallel(mtlrt_part_fn fn, void *ctx, int parts) {
 typedef struct {
   mtlrt_range_fn fn;
   void *ctx;
-  size_t n, unit;
+  size_t n, piece;
+  mtlrt_units units;
 } range_job;
 
 static void range_part(void *ctx, int part, int parts) {
-  const range_job *r = ctx;
-  size_t lo, hi;
-  mtlrt_split(r->n, r->unit, part, parts, &lo, &hi);
-  if (lo < hi)
+  range_job *r = ctx;
+  (void)parts; /* the units' */
+  for (size_t u; mtlrt_unit(&r->units, part, &u);) {
+    size_t lo = u * r->piece, hi = r->n - lo < r->piece ? r->n : lo + r->piece;
     r->fn(r->ctx, lo, hi);
+  }
 }
 
 void mtlrt_parallel_range(mtlrt_range_fn fn, void *ctx, size_t n, size_t unit, double flops) {
-  range_job r = {fn, ctx, n, unit};
-  mtlrt_parallel(range_part, &r, mtlrt_parts((n + unit - 1) / unit, flops));
+  size_t units = (n + unit - 1) / unit;
+  int parts = mtlrt_parts(units, flops);
+  if (parts <= 1) {
+    if (n > 0)
+      fn(ctx, 0, n);
+    return;
+  }
+  size_t per_piece = (units + (size_t)parts * RANGE_PIECES - 1) / ((size_t)parts * RANGE_PIECES);
+  range_job r = {fn, ctx, n, per_piece * unit, {0}};
+  mtlrt_parallel_units(range_part, &r, &r.units, (n + r.piece - 1) / r.piece, flops);
 }
 
 void mtlrt_parallel_units_from(mtlrt_part_fn fn, void *ctx, mtlrt_units *u, const size_t *start, int parts) {

@@ -47,8 +47,10 @@ static inline void mtlrt_split(size_t n, size_t unit, int p, int parts, size_t *
   *hi = b * unit < n ? b * unit : n;
 }
 
-/* Runs fn(ctx, lo, hi) over mtlrt_split's parts of [0, n), in units of `unit`, for work
- * whose pieces are independent: `flops` in all decides how many parts (mtlrt_parts). */
+/* Runs fn(ctx, lo, hi) over pieces that cover [0, n), cut at multiples of `unit`, for work
+ * whose pieces are independent: `flops` in all decides how many parts (mtlrt_parts). Each
+ * part has a range of some pieces, as mtlrt_units hands them out, so that a part that runs
+ * faster takes over the last pieces of a slower one. */
 typedef void (*mtlrt_range_fn)(void *ctx, size_t lo, size_t hi);
 void mtlrt_parallel_range(mtlrt_range_fn fn, void *ctx, size_t n, size_t unit, double flops);
 
