@@ -189,7 +189,7 @@ void mtlrt_parallel_range(mtlrt_range_fn fn, void *ctx, size_t n, size_t unit, d
     return;
   }
   size_t per_piece = (units + (size_t)parts * RANGE_PIECES - 1) / ((size_t)parts * RANGE_PIECES);
-  range_job r = {fn, ctx, n, per_piece * unit, {0}};
+  range_job r = {.fn = fn, .ctx = ctx, .n = n, .piece = per_piece * unit};
   mtlrt_parallel_units(range_part, &r, &r.units, (n + r.piece - 1) / r.piece, flops);
 }
 
