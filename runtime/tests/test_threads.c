@@ -322,6 +322,9 @@ int main(void) {
   test_conv_pool("3x3 pad 1 (Winograd, blocks of 4 samples, the last partial), 2x2 pool, relu",
                  (mtlrt_conv2d_shape){7, 16, 8, 8, 24, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
                  (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0}, 1);
+  test_conv_pool("3x3 pad 2 (Winograd data gradient of 36 x 36 planes, read from the pool's gradient), 2x2 pool, relu",
+                 (mtlrt_conv2d_shape){2, 16, 34, 34, 16, 0, 0, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, 1},
+                 (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0}, 1);
   test_conv_pool("groups 2 stride 2 (gemm), 2x1 pool, relu", (mtlrt_conv2d_shape){5, 4, 11, 9, 6, 0, 0, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 2},
                  (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 1, 2, 1, 0, 0}, 1);
   int sizes[][3] = {{1, 1, 1}, {13, 33, 7}, {37, 70, 300}, {128, 10, 64}, {32, 256, 64}, {300, 5, 513}};
