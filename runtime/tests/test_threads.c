@@ -122,6 +122,10 @@ static void test_conv(const char *name, mtlrt_conv2d_shape s) {
   mtlrt_set_threads(2);
   mtlrt_conv2d_fwd_f64(&s, x, w, NULL, y, scratch);
   for (int both = 0; both < 2; both++) { /* dx and dw apart, then in one call */
+    for (size_t i = 0; i < nx; i++) /* nothing left from the last round */
+      dx[i] = 1e30;
+    for (size_t i = 0; i < nw; i++)
+      dw[i] = 1e30;
     if (both)
       mtlrt_conv2d_bwd_f64(&s, x, w, dy, dx, dw, NULL, scratch);
     else {
@@ -210,6 +214,9 @@ static void test_conv_pool(const char *name, mtlrt_conv2d_shape s, mtlrt_pool2d_
   size_t len[4] = {np, nx, nw, nb};
   const char *what[4] = {"y", "dx", "dw", "db"};
   for (int both = 0; both < 2; both++) { /* dx and dw apart, then in one call */
+    for (int k = 1; k < 4; k++) /* nothing left from the last round */
+      for (size_t i = 0; i < len[k]; i++)
+        got[k][i] = 1e30;
     if (both)
       mtlrt_conv2d_pool_bwd_f64(&s, &p, relu, x, w, got[0], argmax, dp, got[1], got[2], got[3], scratch);
     else {
