@@ -334,7 +334,8 @@ int main(void) {
                  (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0}, 1);
   test_conv_pool("groups 2 stride 2 (gemm), 2x1 pool, relu", (mtlrt_conv2d_shape){5, 4, 11, 9, 6, 0, 0, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 2},
                  (mtlrt_pool2d_shape){0, 0, 0, 0, 0, 0, 2, 1, 2, 1, 0, 0}, 1);
-  int sizes[][3] = {{1, 1, 1}, {13, 33, 7}, {37, 70, 300}, {128, 10, 64}, {32, 256, 64}, {300, 5, 513}};
+  int sizes[][3] = {{1, 1, 1}, {13, 33, 7}, {37, 70, 300}, {128, 10, 64}, {32, 256, 64}, {300, 5, 513},
+                    {64, 128, 2048}, {100, 77, 700}}; /* the last two in parallel, in units that threads take over */
   for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
     for (int t = 0; t < 4; t++)
       test_gemm(t & 1, t >> 1, sizes[i][0], sizes[i][1], sizes[i][2]);
